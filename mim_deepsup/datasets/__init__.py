@@ -1,0 +1,3 @@
+from .demo_data import SEG_CLASSES, SHAPES, make_demo_data, make_demo_image
+
+__all__ = ['SEG_CLASSES', 'SHAPES', 'make_demo_data', 'make_demo_image']

@@ -1,0 +1,26 @@
+"""Update the model's EMA teacher after each optimizer step."""
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+
+from .progress_hook import unwrap_model
+
+
+@HOOKS.register_module()
+class EMATeacherHook(Hook):
+    """Calls ``model.update_teacher(t)`` after each training iteration, i.e. after the
+    optimizer step, with t = (index of that iteration) / max_iters.
+
+    It runs before :class:`CheckpointHook` (priority ``ABOVE_NORMAL`` vs ``VERY_LOW``), so a
+    checkpoint taken at iteration i holds the teacher after its i-th update and resuming
+    from it continues exactly. A model without a teacher is left alone.
+    """
+
+    priority = 'ABOVE_NORMAL'
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        model = unwrap_model(runner.model)
+        optim_wrapper = runner.optim_wrapper
+        if hasattr(optim_wrapper, 'should_update') and not optim_wrapper.should_update():
+            return  # gradient accumulation: the optimizer did not step in this iteration
+        if getattr(model, 'teacher', None) is not None:
+            model.update_teacher(runner.iter / runner.max_iters)

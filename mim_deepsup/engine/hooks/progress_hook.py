@@ -1,0 +1,31 @@
+"""Publish training progress t = iteration / max_iterations to the model's components."""
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+
+def unwrap_model(model):
+    """The algorithm inside a DDP/FSDP/... wrapper."""
+    return model.module if is_model_wrapper(model) else model
+
+
+@HOOKS.register_module()
+class TrainingProgressHook(Hook):
+    """Calls ``set_progress(t)`` on every module of the model that has it, before each
+    training iteration, with ``t = runner.iter / runner.max_iters`` in [0, 1).
+
+    ``runner.iter`` is restored on resume, so the published t is correct after resuming.
+    t is a Python float: publishing it costs no host-device synchronisation.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_train(self, runner) -> None:
+        model = unwrap_model(runner.model)
+        self._listeners = [m.set_progress for m in model.modules()
+                           if callable(getattr(m, 'set_progress', None))]
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        progress = runner.iter / runner.max_iters
+        for set_progress in self._listeners:
+            set_progress(progress)

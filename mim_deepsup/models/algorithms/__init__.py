@@ -1,0 +1,3 @@
+from .composable_mae import ComposableMAE
+
+__all__ = ['ComposableMAE']

@@ -1,0 +1,1 @@
+"""heads of the deep-supervision techniques (added with each method)."""

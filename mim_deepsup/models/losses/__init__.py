@@ -1,0 +1,1 @@
+"""losses of the deep-supervision techniques (added with each method)."""

@@ -1,0 +1,1 @@
+"""necks of the deep-supervision techniques (added with each method)."""

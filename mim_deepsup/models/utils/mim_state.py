@@ -1,0 +1,33 @@
+"""What one training step's passes produced, handed to every supervision component."""
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+
+
+@dataclass
+class MIMState:
+    """The shared state of one MIM training step (see ../shared/DESIGN.md).
+
+    Shapes: B images, N patches, K = N * (1 - mask_ratio) visible patches, C channels.
+
+    Attributes:
+        inputs: (B, 3, H, W) the preprocessed images the student saw.
+        latent: (B, 1 + K, C) the student's final-normed tokens, cls first.
+        mask: (B, N) float, 1 = patch removed (MAE's convention).
+        ids_restore: (B, N) long, un-shuffles MAE's token order.
+        taps: block number (from 1) -> (B, 1 + K, C) raw output of that block.
+        teacher_tokens: (B, 1 + N, C) the EMA teacher's final-normed tokens on the unmasked
+            images, or None when no component asked for the teacher.
+        progress: training progress t in [0, 1] from :class:`TrainingProgressHook`.
+        data_samples: the batch's data samples.
+    """
+
+    inputs: torch.Tensor
+    latent: torch.Tensor
+    mask: torch.Tensor
+    ids_restore: torch.Tensor
+    taps: Dict[int, torch.Tensor] = field(default_factory=dict)
+    teacher_tokens: Optional[torch.Tensor] = None
+    progress: float = 0.0
+    data_samples: Optional[List] = None

@@ -1,0 +1,27 @@
+"""The interface every extra supervision component implements."""
+from typing import Dict, Tuple
+
+import torch
+from mmengine.model import BaseModule
+
+from .mim_state import MIMState
+
+
+class BaseSupervision(BaseModule):
+    """A loss term computed from one step's shared :class:`MIMState`.
+
+    A subclass declares what it needs, so that the algorithm runs each pass once for all
+    components:
+
+    - ``required_taps``: block numbers (from 1) whose outputs it reads from ``state.taps``;
+    - ``needs_teacher``: whether it reads ``state.teacher_tokens``.
+
+    :meth:`loss` returns a dict whose keys start with ``'loss'`` (summed into the total by
+    mmengine) or not (only logged). The algorithm prefixes them with the component's name.
+    """
+
+    required_taps: Tuple[int, ...] = ()
+    needs_teacher: bool = False
+
+    def loss(self, state: MIMState) -> Dict[str, torch.Tensor]:
+        raise NotImplementedError(f'{type(self).__name__} must implement loss(state)')

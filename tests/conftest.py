@@ -1,0 +1,46 @@
+import copy
+import os
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+TINY_MAE = osp.join(ROOT, 'configs', 'mae', 'mae_vit-tiny-p4_1xb32-20e_demo.py')
+
+import mim_deepsup  # noqa: E402,F401
+from mim_deepsup.datasets import make_demo_data  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope='session')
+def demo_data(tmp_path_factory):
+    """A small demo dataset: 32 train and 8 val images of 64 px."""
+    root = tmp_path_factory.mktemp('demo') / 'data'
+    return make_demo_data(str(root), num_train=32, num_val=8, size=64)
+
+
+def tiny_runner_cfg(demo_data, work_dir, config=TINY_MAE, max_epochs=2, batch_size=16,
+                    **overrides) -> Config:
+    """The tiny config for a deterministic CPU run of ``max_epochs`` x (32 / batch) iters.
+
+    Main-process data loading (num_workers=0) keeps augmentations reproducible on resume.
+    """
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(work_dir)
+    cfg.train_dataloader.batch_size = batch_size
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_dataloader.dataset.data_root = demo_data['imagenet']
+    cfg.train_cfg.max_epochs = max_epochs
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.randomness = dict(seed=0, deterministic=False, diff_rank_seed=False)
+    cfg.log_level = 'WARNING'
+    cfg.visualizer = dict(type='UniversalVisualizer', vis_backends=[])
+    cfg.merge_from_dict(copy.deepcopy(overrides))
+    return cfg

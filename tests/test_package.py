@@ -1,0 +1,93 @@
+"""Registration, configs and the data generator's layouts."""
+import glob
+import hashlib
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from mmengine.config import Config
+from PIL import Image
+
+from mim_deepsup.datasets import SEG_CLASSES, SHAPES, make_demo_data
+
+
+def test_import_registers_components_without_mmseg():
+    code = (
+        'import sys, mim_deepsup\n'
+        'from mmpretrain.registry import HOOKS, MODELS\n'
+        'for name in ("ComposableMAE", "TappedMAEViT", "EMATeacher"):\n'
+        '    assert MODELS.get(name) is not None, name\n'
+        'for name in ("TrainingProgressHook", "EMATeacherHook", "RandomStateHook",\n'
+        '             "WeightsOnlyCheckpointHook"):\n'
+        '    assert HOOKS.get(name) is not None, name\n'
+        'print(sorted(m for m in sys.modules if m.split(".")[0] == "mmseg"))\n')
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == '[]'
+
+
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def test_every_config_builds_its_model(path):
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(path)
+    assert cfg.custom_imports.imports == ['mim_deepsup']
+    assert '_scope_' not in cfg.train_dataloader.collate_fn
+    model = MODELS.build(cfg.model)
+    assert type(model).__name__ == 'ComposableMAE'
+
+
+def _digest(root):
+    h = hashlib.sha256()
+    for f in sorted(glob.glob(osp.join(root, '**', '*.*'), recursive=True)):
+        h.update(osp.relpath(f, root).encode())
+        with open(f, 'rb') as fh:
+            h.update(fh.read())
+    return h.hexdigest()
+
+
+def test_demo_data_layouts_and_determinism(tmp_path, demo_data):
+    a = make_demo_data(str(tmp_path / 'a'), num_train=12, num_val=4, size=48)
+    b = make_demo_data(str(tmp_path / 'b'), num_train=12, num_val=4, size=48)
+    assert _digest(a['root']) == _digest(b['root'])
+    assert not glob.glob(str(tmp_path / '.demo-data-*'))  # no half-written folder left
+
+    # mmpretrain: ImageNet-style lists and CustomDataset folders agree
+    from mmpretrain.datasets import CustomDataset, ImageNet
+    lists = ImageNet(data_root=demo_data['imagenet'], split='train', pipeline=[])
+    folders = CustomDataset(data_root=demo_data['imagenet'], data_prefix='train', pipeline=[])
+    assert len(lists) == len(folders) == 32
+    assert folders.CLASSES == SHAPES
+    by_path = {osp.basename(d['img_path']): d['gt_label'] for d in folders}
+    for info in lists:
+        assert by_path[osp.basename(info['img_path'])] == info['gt_label']
+
+    # mmsegmentation: ADE20K layout, labels 0 = ignore, 1..C classes
+    from mmseg.datasets import BaseSegDataset
+    seg = BaseSegDataset(data_root=demo_data['ade'], img_suffix='.jpg', seg_map_suffix='.png',
+                         reduce_zero_label=True,
+                        data_prefix=dict(img_path='images/validation',
+                                         seg_map_path='annotations/validation'),
+                        metainfo=dict(classes=SEG_CLASSES[1:]), pipeline=[])
+    assert len(seg) == 8
+    labels = np.stack([np.asarray(Image.open(d['seg_map_path'])) for d in seg])
+    image = np.asarray(Image.open(seg[0]['img_path']))
+    assert image.shape == (64, 64, 3) and labels.shape == (8, 64, 64)
+    assert set(np.unique(labels)) <= set(range(len(SEG_CLASSES) + 1))
+    assert (labels == 0).any() and (labels == 1).any() and (labels >= 2).mean() > 0.2
+    # images have structure: the shape regions differ in colour from the background
+    img = np.asarray(Image.open(seg[0]['img_path'])).astype(float)
+    lab = labels[0]
+    assert np.abs(img[lab >= 2].mean(0) - img[lab == 1].mean(0)).max() > 5
+
+
+def test_demo_data_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match='num_train'):
+        make_demo_data(str(tmp_path / 'x'), num_train=0)
+    with pytest.raises(ValueError, match='size'):
+        make_demo_data(str(tmp_path / 'x'), size=8)

@@ -1,0 +1,139 @@
+"""Real training iterations through mmengine's Runner: progress, EMA, resume, loading."""
+import glob
+import os
+import os.path as osp
+
+import pytest
+import torch
+from conftest import TINY_MAE, tiny_runner_cfg
+from mmengine.runner import Runner, load_checkpoint
+from mmpretrain.registry import MODELS
+
+from mim_deepsup.models import BaseSupervision
+
+
+@MODELS.register_module(force=True)
+class ProgressRecorder(BaseSupervision):
+    """Test component: records the progress it is given and asks for the teacher."""
+
+    needs_teacher = True
+
+    def __init__(self):
+        super().__init__()
+        self.progress_seen = []
+
+    def set_progress(self, progress):
+        self.progress_seen.append(progress)
+
+    def loss(self, state):
+        return {'teacher_norm': state.teacher_tokens.norm()}
+
+
+def train(cfg):
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def model_of(runner):
+    return runner.model
+
+
+def assert_same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(demo_data, tmp_path_factory):
+    """4 iterations (2 epochs x 2) with a teacher and a progress-reading component."""
+    work_dir = tmp_path_factory.mktemp('full')
+    cfg = tiny_runner_cfg(demo_data, work_dir,
+                          model=dict(supervisions=dict(rec=dict(type='ProgressRecorder'))))
+    return train(cfg), work_dir
+
+
+def test_progress_is_iteration_over_max_iterations(uninterrupted):
+    runner, _ = uninterrupted
+    assert runner.iter == 4 and runner.max_iters == 4
+    assert model_of(runner).supervisions['rec'].progress_seen == [0.0, 0.25, 0.5, 0.75]
+    assert model_of(runner).progress == 0.75
+
+
+def test_checkpoints_load_with_weights_only(uninterrupted):
+    _, work_dir = uninterrupted
+    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
+    path = osp.join(work_dir, 'epoch_1.pth')
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == []
+    ckpt = torch.load(path, weights_only=True)
+    assert {'meta', 'state_dict', 'message_hub', 'optimizer', 'random_state'} <= set(ckpt)
+    assert any(k.startswith('teacher.ema.backbone.') for k in ckpt['state_dict'])
+
+
+def test_resume_gives_the_uninterrupted_weights_teacher_and_progress(
+        uninterrupted, demo_data, tmp_path):
+    full, full_dir = uninterrupted
+    cfg = tiny_runner_cfg(demo_data, tmp_path,
+                          model=dict(supervisions=dict(rec=dict(type='ProgressRecorder'))),
+                          resume=True, load_from=osp.join(full_dir, 'epoch_1.pth'))
+    resumed = train(cfg)
+    assert resumed.iter == 4
+    assert model_of(resumed).supervisions['rec'].progress_seen == [0.5, 0.75]
+    assert_same_weights(model_of(resumed), model_of(full))  # student, teacher, decoder
+    # the teacher really moved away from the student during training
+    teacher = model_of(full).teacher['backbone'].state_dict()
+    student = model_of(full).backbone.state_dict()
+    assert not torch.equal(teacher['layers.0.ffn.layers.1.weight'],
+                           student['layers.0.ffn.layers.1.weight'])
+    # the logged history continues too
+    for key in ('train/loss', 'train/lr'):
+        assert (resumed.message_hub.get_scalar(key).data[0].tolist()
+                == full.message_hub.get_scalar(key).data[0].tolist())
+    # the optimizer state continues too
+    opt_full = full.optim_wrapper.optimizer.state_dict()['state']
+    opt_resumed = resumed.optim_wrapper.optimizer.state_dict()['state']
+    for k in opt_full:
+        assert torch.equal(opt_full[k]['exp_avg'], opt_resumed[k]['exp_avg'])
+
+
+def test_load_from_and_pretrained_init_cfg(uninterrupted, demo_data, tmp_path):
+    full, full_dir = uninterrupted
+    ckpt = osp.join(full_dir, 'epoch_2.pth')
+    # load_from (weights only, no resume): the model starts from the checkpoint
+    cfg = tiny_runner_cfg(demo_data, tmp_path / 'a', max_epochs=1, load_from=ckpt,
+                          model=dict(supervisions=dict(rec=dict(type='ProgressRecorder'))))
+    runner = Runner.from_cfg(cfg)
+    runner.load_or_resume()
+    assert_same_weights(runner.model, model_of(full))
+    # init_cfg=Pretrained with a prefix: a fine-tuning ViT takes the student's backbone
+    vit = MODELS.build(dict(
+        type='VisionTransformer', arch=dict(embed_dims=64, num_layers=6, num_heads=4,
+                                            feedforward_channels=256),
+        img_size=32, patch_size=4,
+        init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.')))
+    vit.init_weights()
+    assert torch.equal(vit.layers[0].ffn.layers[1].weight,
+                       model_of(full).backbone.layers[0].ffn.layers[1].weight)
+    # mmengine's plain loader as well
+    fresh = MODELS.build(cfg.model)
+    load_checkpoint(fresh, ckpt, strict=True)
+    assert_same_weights(fresh, model_of(full))
+
+
+def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys):
+    from tools.train import main
+    data_root = demo_data['imagenet']
+    main([
+        TINY_MAE, '--work-dir', str(tmp_path),
+        '--cfg-options', 'train_cfg.max_epochs=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False', 'train_dataloader.batch_size=16',
+        f'train_dataloader.dataset.data_root={data_root}', 'log_level=WARNING',
+        'default_hooks.checkpoint.interval=1'
+    ])
+    out = capsys.readouterr().out
+    assert f'checkpoint: {tmp_path}' in out and 'log: ' in out
+    assert osp.isfile(tmp_path / 'epoch_2.pth')
+    logs = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
+    assert logs

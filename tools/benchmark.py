@@ -1,0 +1,138 @@
+"""Measure the training step (forward + backward + optimizer) of a config's model.
+
+    python tools/benchmark.py CONFIG [--baseline CONFIG] [--batch-size N] [--iters N]
+        [--warmup N] [--cfg-options k=v ...]
+
+Random images at the model's real input size go through the model's own data preprocessor
+and ``train_step``. With ``--baseline``, the two models are timed in the same process,
+alternating step by step, so both see the same machine state. Reported: median step time,
+images/s, peak memory (CUDA: max allocated; CPU: peak resident memory of a child process
+that runs the same steps alone), and the ratio of the medians.
+"""
+import argparse
+import multiprocessing
+import os.path as osp
+import resource
+import statistics
+import sys
+import time
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mim_deepsup  # noqa: E402,F401
+
+
+def build_step(config: str, batch_size: int, device: torch.device, cfg_options=None):
+    """Build the model and optimizer of ``config``; return (step function, input size)."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.to(device).train()
+    optim_cfg = cfg.optim_wrapper.copy()
+    if optim_cfg.get('type') == 'AmpOptimWrapper' and device.type != 'cuda':
+        # mmengine's AmpOptimWrapper needs an accelerator: time the fp32 step instead
+        optim_cfg.type = 'OptimWrapper'
+        optim_cfg.pop('loss_scale', None)
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    size = cfg.model.backbone.get('img_size', 224)
+    generator = torch.Generator().manual_seed(0)
+    # what PackInputs + default_collate give: a (B, 3, H, W) uint8 batch
+    images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8,
+                           generator=generator)
+    data = dict(inputs=images, data_samples=[DataSample() for _ in range(batch_size)])
+
+    def step():
+        model.train_step(data, optim_wrapper)
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+
+    return step, size
+
+
+def _peak_rss_child(config, batch_size, steps, cfg_options, queue):
+    step, _ = build_step(config, batch_size, torch.device('cpu'), cfg_options)
+    for _ in range(steps):
+        step()
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB
+
+
+def peak_memory_mib(config, batch_size, steps, device, cfg_options=None) -> float:
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        step, _ = build_step(config, batch_size, device, cfg_options)
+        for _ in range(steps):
+            step()
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    ctx = multiprocessing.get_context('fork')
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_peak_rss_child,
+                       args=(config, batch_size, steps, cfg_options, queue))
+    proc.start()
+    peak = queue.get()
+    proc.join()
+    return peak
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Benchmark a config\'s training step')
+    parser.add_argument('config')
+    parser.add_argument('--baseline', help='a second config, timed alternately')
+    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--iters', type=int, default=10, help='timed steps per config')
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps per config')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--no-memory', action='store_true', help='skip the memory pass')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override keys of CONFIG (not of the baseline)')
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
+        parser.error('--batch-size and --iters must be >= 1, --warmup >= 0')
+    device = torch.device(args.device)
+
+    configs = [(args.config, args.cfg_options)]
+    if args.baseline:
+        configs.append((args.baseline, None))
+    steps, sizes = [], []
+    for config, options in configs:
+        step, size = build_step(config, args.batch_size, device, options)
+        steps.append(step)
+        sizes.append(size)
+    for _ in range(args.warmup):
+        for step in steps:
+            step()
+    times = [[] for _ in steps]
+    for _ in range(args.iters):
+        for i, step in enumerate(steps):
+            start = time.perf_counter()
+            step()
+            times[i].append(time.perf_counter() - start)
+
+    print(f'device {device}, batch {args.batch_size}, {args.iters} timed steps after '
+          f'{args.warmup} warm-up, torch {torch.__version__}, threads '
+          f'{torch.get_num_threads()}')
+    medians = []
+    for (config, options), size, t in zip(configs, sizes, times):
+        median = statistics.median(t)
+        medians.append(median)
+        memory = ''
+        if not args.no_memory:
+            peak = peak_memory_mib(config, args.batch_size, args.warmup + 1, device, options)
+            memory = f', peak memory {peak:.0f} MiB'
+        print(f'{osp.basename(config)} ({size} px): step {median:.3f} s (min {min(t):.3f}, '
+              f'max {max(t):.3f}), {args.batch_size / median:.1f} images/s{memory}')
+    if args.baseline:
+        print(f'ratio to baseline: {medians[0] / medians[1]:.3f}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv.
+#
+# Both README commands call this first. On a fresh machine it:
+#   1. creates .venv and installs torch + torchvision (TORCH_SPEC, default the releases
+#      that lie on this machine's disk);
+#   2. makes a compiled mmcv (with mmcv.ops, < 2.2 for mmsegmentation) available: a cached
+#      wheel is reused; otherwise mmcv's PyPI source is built with the fixes torch >= 2.6
+#      needs (C++20, a setuptools that still ships pkg_resources) and the wheel is cached in
+#      MIM_DEEPSUP_CACHE (default ~/.cache/mim-deepsup) for the next set-up;
+#   3. installs this package editable with its dev extras.
+# A stamp file records what was installed, so a second call returns in about a second.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${MIM_DEEPSUP_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+TORCH_SPEC="${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}"
+MMCV_VERSION="${MMCV_VERSION:-2.1.0}"
+CACHE="${MIM_DEEPSUP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mim-deepsup}"
+
+log() { printf '[setup_env] %s\n' "$*" >&2; }
+die() { printf '[setup_env] ERROR: %s\n' "$*" >&2; exit 1; }
+
+stamp_key() {
+  cat "$ROOT/pyproject.toml" "$ROOT/tools/setup_env.sh"
+  echo "$TORCH_SPEC $MMCV_VERSION"
+}
+STAMP="$VENV/.mim-deepsup-setup"
+if [ -f "$STAMP" ] && [ "$(stamp_key | sha256sum)" = "$(cat "$STAMP")" ]; then
+  exit 0
+fi
+
+start=$(date +%s)
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  "$PY" -m venv "$VENV" || die "could not create a virtual environment with $PY"
+fi
+VPY="$VENV/bin/python"
+PIP=("$VPY" -m pip --disable-pip-version-check)
+
+# mmcv 2.1's setup.py imports pkg_resources, which setuptools 81 removed.
+"${PIP[@]}" install -q --upgrade pip 'setuptools>=64,<81' wheel ninja \
+  || die "could not install pip/setuptools/wheel/ninja into $VENV"
+
+log "installing $TORCH_SPEC"
+# shellcheck disable=SC2086
+"${PIP[@]}" install -q $TORCH_SPEC || die "could not install $TORCH_SPEC"
+
+have_mmcv_ops() {
+  "$VPY" - <<'PY' 2>/dev/null
+import mmcv, mmcv.ops  # noqa: F401  (compiled ops are what mmsegmentation needs)
+from packaging.version import Version
+raise SystemExit(0 if Version(mmcv.__version__) < Version('2.2.0') else 1)
+PY
+}
+
+build_mmcv() {
+  # $1: directory to put the wheel in
+  local out="$1" src log_file
+  src="$(mktemp -d)"
+  log_file="$out/build.log"
+  log "building mmcv $MMCV_VERSION with ops from source (about 11 minutes on 2 cores)"
+  log "build log: $log_file"
+  "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation \
+    "mmcv==$MMCV_VERSION" -d "$src" || die "could not download mmcv $MMCV_VERSION's source"
+  tar -xzf "$src"/mmcv-"$MMCV_VERSION".tar.gz -C "$src"
+  local tree="$src/mmcv-$MMCV_VERSION"
+  # torch >= 2.6's headers need C++20; mmcv hard-codes -std=c++14/17.
+  sed -i -E "s/(std[=:])c\+\+1[47]/\1c++20/g" "$tree/setup.py"
+  grep -q 'c++20' "$tree/setup.py" || die "patching mmcv's setup.py for C++20 failed"
+  local total
+  total=$(find "$tree/mmcv/ops/csrc" -name '*.cpp' | grep -vcE 'cuda|mlu|mps|npu|musa' || true)
+  (
+    cd "$tree"
+    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" wheel -v --no-deps \
+      --no-build-isolation . -w "$out/tmp" >"$log_file" 2>&1
+  ) &
+  local pid=$! t0 n
+  t0=$(date +%s)
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    n=$(find "$tree/build" -name '*.o' 2>/dev/null | wc -l)
+    log "mmcv build: $(( ($(date +%s) - t0) / 60 )) min, $n of ~$total sources compiled"
+  done
+  if ! wait "$pid"; then
+    tail -n 30 "$log_file" >&2
+    die "building mmcv failed; full log: $log_file"
+  fi
+  mv "$out"/tmp/mmcv-*.whl "$out"/ && rmdir "$out/tmp"
+  rm -rf "$src"
+}
+
+if have_mmcv_ops; then
+  log "mmcv with ops already installed"
+else
+  tag=$("$VPY" -c 'import sys, torch, platform; v = torch.__version__.split("+")[0]; print("torch%s-cp%d%d-%s" % (v, sys.version_info[0], sys.version_info[1], platform.machine()))')
+  wheel_dir="$CACHE/wheels/mmcv-$MMCV_VERSION-$tag"
+  mkdir -p "$wheel_dir"
+  if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
+    build_mmcv "$wheel_dir"
+  else
+    log "using cached mmcv wheel from $wheel_dir"
+  fi
+  "${PIP[@]}" install -q "$wheel_dir"/mmcv-*.whl || die "could not install the mmcv wheel in $wheel_dir"
+  have_mmcv_ops || die "mmcv installed but 'import mmcv.ops' fails; remove $wheel_dir to rebuild"
+fi
+
+log "installing mim-deepsup (editable, with dev extras)"
+"${PIP[@]}" install -q -e "$ROOT[dev]" || die "could not install mim-deepsup into $VENV"
+
+stamp_key | sha256sum >"$STAMP"
+log "environment ready in $(( $(date +%s) - start )) s: $VENV"
