@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TINY_MAE
 from mmengine.config import Config
 from PIL import Image
 
@@ -91,3 +91,29 @@ def test_demo_data_rejects_bad_arguments(tmp_path):
         make_demo_data(str(tmp_path / 'x'), num_train=0)
     with pytest.raises(ValueError, match='size'):
         make_demo_data(str(tmp_path / 'x'), size=8)
+
+
+def test_train_tool_folds_switches_into_the_config(tmp_path):
+    from tools.train import apply_args, parse_args
+    args = parse_args([TINY_MAE, '--resume', '--amp', '--no-persistent-workers',
+                       '--cfg-options', 'train_cfg.max_epochs=3'])
+    cfg = apply_args(Config.fromfile(TINY_MAE), args)
+    assert cfg.resume is True and cfg.load_from is None
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.train_dataloader.persistent_workers is False
+    assert cfg.train_cfg.max_epochs == 3
+    assert cfg.work_dir == osp.join('work_dirs', 'mae_vit-tiny-p4_1xb32-20e_demo')
+    args = parse_args([TINY_MAE, '--resume', 'x.pth', '--work-dir', str(tmp_path)])
+    cfg = apply_args(Config.fromfile(TINY_MAE), args)
+    assert cfg.load_from == 'x.pth' and cfg.work_dir == str(tmp_path)
+
+
+def test_benchmark_tool_times_two_configs(capsys):
+    from tools.benchmark import main
+    main([TINY_MAE, '--baseline', TINY_MAE, '--iters', '2', '--warmup', '1', '--batch-size',
+          '2', '--no-memory'])
+    lines = capsys.readouterr().out.splitlines()
+    steps = [line for line in lines if 'images/s' in line]
+    assert len(steps) == 2 and all('(32 px): step' in line for line in steps)
+    ratio = float(lines[-1].split(':')[1])
+    assert 0.2 < ratio < 5

@@ -3,6 +3,8 @@
     python tools/benchmark.py CONFIG [--baseline CONFIG] [--batch-size N] [--iters N]
         [--warmup N] [--cfg-options k=v ...]
 
+A config may also be named as ``mmpretrain::mae/...py``.
+
 Random images at the model's real input size go through the model's own data preprocessor
 and ``train_step``. With ``--baseline``, the two models are timed in the same process,
 alternating step by step, so both see the same machine state. Reported: median step time,
@@ -10,15 +12,18 @@ images/s, peak memory (CUDA: max allocated; CPU: peak resident memory of a child
 that runs the same steps alone), and the ratio of the medians.
 """
 import argparse
-import multiprocessing
+import logging
 import os.path as osp
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.hub import get_config
+from mmengine.logging import MMLogger
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
@@ -30,7 +35,8 @@ import mim_deepsup  # noqa: E402,F401
 
 def build_step(config: str, batch_size: int, device: torch.device, cfg_options=None):
     """Build the model and optimizer of ``config``; return (step function, input size)."""
-    cfg = Config.fromfile(config)
+    # 'mmpretrain::mae/...py' names a config shipped with mmpretrain
+    cfg = get_config(config) if '::' in config else Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
@@ -58,14 +64,9 @@ def build_step(config: str, batch_size: int, device: torch.device, cfg_options=N
     return step, size
 
 
-def _peak_rss_child(config, batch_size, steps, cfg_options, queue):
-    step, _ = build_step(config, batch_size, torch.device('cpu'), cfg_options)
-    for _ in range(steps):
-        step()
-    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB -> MiB
-
-
 def peak_memory_mib(config, batch_size, steps, device, cfg_options=None) -> float:
+    """CUDA: max allocated memory of ``steps`` steps; CPU: peak resident memory of a fresh
+    process of this script that builds the model and runs the same steps alone."""
     if device.type == 'cuda':
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -73,14 +74,12 @@ def peak_memory_mib(config, batch_size, steps, device, cfg_options=None) -> floa
         for _ in range(steps):
             step()
         return torch.cuda.max_memory_allocated(device) / 2**20
-    ctx = multiprocessing.get_context('fork')
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_peak_rss_child,
-                       args=(config, batch_size, steps, cfg_options, queue))
-    proc.start()
-    peak = queue.get()
-    proc.join()
-    return peak
+    cmd = [sys.executable, osp.abspath(__file__), config, '--batch-size', str(batch_size),
+           '--iters', str(steps), '--memory-child']
+    if cfg_options:
+        cmd += ['--cfg-options'] + [f'{k}={v}' for k, v in cfg_options.items()]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -92,12 +91,30 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per config')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory pass')
+    parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override keys of CONFIG (not of the baseline)')
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
         parser.error('--batch-size and --iters must be >= 1, --warmup >= 0')
     device = torch.device(args.device)
+    # mmengine reports every parameter's initialisation at INFO: keep the output to results
+    logger = MMLogger.get_instance('mmengine')
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        run(args, device)
+    finally:
+        logger.setLevel(level)
+
+
+def run(args, device):
+    if args.memory_child:  # run alone, print the peak resident memory in MiB
+        step, _ = build_step(args.config, args.batch_size, device, args.cfg_options)
+        for _ in range(args.iters):
+            step()
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        return
 
     configs = [(args.config, args.cfg_options)]
     if args.baseline:

@@ -69,19 +69,18 @@ build_mmcv() {
   # torch >= 2.6's headers need C++20; mmcv hard-codes -std=c++14/17.
   sed -i -E "s/(std[=:])c\+\+1[47]/\1c++20/g" "$tree/setup.py"
   grep -q 'c++20' "$tree/setup.py" || die "patching mmcv's setup.py for C++20 failed"
-  local total
-  total=$(find "$tree/mmcv/ops/csrc" -name '*.cpp' | grep -vcE 'cuda|mlu|mps|npu|musa' || true)
   (
     cd "$tree"
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" "${PIP[@]}" wheel -v --no-deps \
       --no-build-isolation . -w "$out/tmp" >"$log_file" 2>&1
   ) &
-  local pid=$! t0 n
+  local pid=$! t0 done_
   t0=$(date +%s)
   while kill -0 "$pid" 2>/dev/null; do
     sleep 30
-    n=$(find "$tree/build" -name '*.o' 2>/dev/null | wc -l)
-    log "mmcv build: $(( ($(date +%s) - t0) / 60 )) min, $n of ~$total sources compiled"
+    # ninja numbers its compile steps [N/TOTAL]
+    done_=$(grep -oE '\[[0-9]+/[0-9]+\]' "$log_file" 2>/dev/null | tail -n 1 || true)
+    log "mmcv build: $(( ($(date +%s) - t0) / 60 )) min, compiled ${done_:-[0/?]}"
   done
   if ! wait "$pid"; then
     tail -n 30 "$log_file" >&2
@@ -107,7 +106,8 @@ else
 fi
 
 log "installing mim-deepsup (editable, with dev extras)"
-"${PIP[@]}" install -q -e "$ROOT[dev]" || die "could not install mim-deepsup into $VENV"
+"${PIP[@]}" install -q -e "$ROOT[dev]" >"$VENV/install.log" 2>&1 \
+  || { tail -n 30 "$VENV/install.log" >&2; false; } || die "could not install mim-deepsup into $VENV"
 
 stamp_key | sha256sum >"$STAMP"
 log "environment ready in $(( $(date +%s) - start )) s: $VENV"
