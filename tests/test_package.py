@@ -117,3 +117,9 @@ def test_benchmark_tool_times_two_configs(capsys):
     assert len(steps) == 2 and all('(32 px): step' in line for line in steps)
     ratio = float(lines[-1].split(':')[1])
     assert 0.2 < ratio < 5
+
+
+def test_test_tool_refuses_a_config_without_a_test_loop(tmp_path):
+    from tools.test import main
+    with pytest.raises(SystemExit, match='has no test_dataloader'):
+        main([TINY_MAE, str(tmp_path / 'x.pth')])

@@ -137,3 +137,26 @@ def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys):
     assert osp.isfile(tmp_path / 'epoch_2.pth')
     logs = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     assert logs
+
+
+def test_dist_train_runs_two_processes_on_the_cpu(demo_data, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port))
+    cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), TINY_MAE, '2', '--work-dir',
+           str(tmp_path), '--cfg-options', 'train_cfg.max_epochs=1',
+           'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+           'train_dataloader.batch_size=8', f'train_dataloader.dataset.data_root='
+           f'{demo_data["imagenet"]}', 'default_hooks.checkpoint.interval=1']
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'Distributed training: True' in out.stdout + out.stderr
+    # 32 images / (2 ranks x 8) = 2 iterations
+    ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
+    assert ckpt['meta']['iter'] == 2

@@ -8,6 +8,8 @@ import os
 import os.path as osp
 import sys
 
+import torch
+import torch.distributed as dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -75,9 +77,26 @@ def apply_args(cfg: Config, args) -> Config:
     return cfg
 
 
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` (torchrun) run on machines without CUDA.
+
+    mmengine 0.10's launcher always selects a CUDA device. Without one, start the process
+    group here with gloo from torchrun's environment (mmengine then skips its own set-up)
+    and build DDP without ``device_ids``, as CPU modules require.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel')
+    cfg.model_wrapper_cfg.setdefault('device_ids', None)
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = apply_args(Config.fromfile(args.config), args)
+    setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     ckpt = osp.join(runner.work_dir, 'last_checkpoint')
