@@ -115,8 +115,8 @@ def test_benchmark_tool_times_two_configs(capsys):
     lines = capsys.readouterr().out.splitlines()
     steps = [line for line in lines if 'images/s' in line]
     assert len(steps) == 2 and all('(32 px): step' in line for line in steps)
-    ratio = float(lines[-1].split(':')[1])
-    assert 0.2 < ratio < 5
+    assert lines[-1].startswith('ratio to baseline: ')
+    assert float(lines[-1].split(':')[1]) > 0  # timing itself is not asserted (machine load)
 
 
 def test_test_tool_refuses_a_config_without_a_test_loop(tmp_path):
