@@ -10,11 +10,12 @@ import os.path as osp
 import sys
 import tempfile
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import mim_deepsup  # noqa: E402,F401  (registers components, allow-lists checkpoint types)
+import mim_deepsup  # noqa: E402,F401  (registers components)
+from tools.train import parse_with_launcher_args, setup_cpu_distributed  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,14 +24,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='directory for the evaluation logs')
     parser.add_argument('--out', help='write the metrics to this JSON file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config keys')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_with_launcher_args(parser, argv)
 
 
 def main(argv=None):
@@ -42,6 +36,7 @@ def main(argv=None):
         raise SystemExit(f'{args.config}: has no test_dataloader/test_evaluator; '
                          f'pretraining configs are evaluated through their fine-tuning configs')
     cfg.launcher = args.launcher
+    setup_cpu_distributed(cfg)
     cfg.load_from = args.checkpoint
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

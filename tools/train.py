@@ -14,7 +14,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import mim_deepsup  # noqa: E402,F401  (registers components, allow-lists checkpoint types)
+import mim_deepsup  # noqa: E402,F401  (registers components)
 
 
 def parse_args(argv=None):
@@ -35,6 +35,12 @@ def parse_args(argv=None):
                         help='disable pin_memory in the dataloaders')
     parser.add_argument('--no-persistent-workers', action='store_true',
                         help='disable persistent_workers in the dataloaders')
+    return parse_with_launcher_args(parser, argv)
+
+
+def parse_with_launcher_args(parser: argparse.ArgumentParser, argv=None):
+    """Add the arguments every tool shares (--cfg-options, --launcher, --local-rank) and
+    parse; torch.distributed.launch passes --local-rank, torchrun sets LOCAL_RANK."""
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. train_cfg.max_iters=10')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
