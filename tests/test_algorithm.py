@@ -168,4 +168,6 @@ def test_not_a_supervision_is_refused():
         MODELS.build(cfg)
     with pytest.raises(TypeError, match='forward_taps'):
         MODELS.build(copy.deepcopy(tiny_model_cfg(backbone=dict(type='MAEViT'))))
+    with pytest.raises(ValueError, match='model.supervisions.my_loss.*may not contain'):
+        MODELS.build(tiny_model_cfg(supervisions=dict(my_loss=dict(type='TapEnergy'))))
     assert ComposableMAE is MODELS.get('ComposableMAE')

@@ -50,6 +50,9 @@ class ComposableMAE(MAE):
                             f'got {type(supervisions).__name__}')
         self.supervisions = nn.ModuleDict()
         for name, cfg in supervisions.items():
+            if 'loss' in name:
+                raise ValueError(f'model.supervisions.{name}: a component name may not '
+                                 f'contain "loss" (mmengine would sum its logged values)')
             component = MODELS.build(cfg) if isinstance(cfg, dict) else cfg
             if not isinstance(component, BaseSupervision):
                 raise TypeError(f'model.supervisions.{name}: {type(component).__name__} is not '
@@ -81,7 +84,7 @@ class ComposableMAE(MAE):
         if self.teacher is not None:
             self.teacher.update(self, progress)
 
-    def forward_student(self, inputs: torch.Tensor, data_samples=None) -> MIMState:
+    def compute_state(self, inputs: torch.Tensor, data_samples=None) -> MIMState:
         """The student's masked pass (once) and, if asked for, the teacher's pass (once)."""
         (latent, mask, ids_restore), taps = self.backbone.forward_taps(inputs, self.taps)
         state = MIMState(inputs=inputs, latent=latent, mask=mask, ids_restore=ids_restore,
@@ -94,7 +97,7 @@ class ComposableMAE(MAE):
 
     def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
-        state = self.forward_student(inputs, data_samples)
+        state = self.compute_state(inputs, data_samples)
         pred = self.neck(state.latent, state.ids_restore)  # (B, N, p*p*3)
         losses = dict(loss=self.head.loss(pred, inputs, state.mask))
         for name, component in self.supervisions.items():
