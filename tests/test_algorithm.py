@@ -170,4 +170,8 @@ def test_not_a_supervision_is_refused():
         MODELS.build(copy.deepcopy(tiny_model_cfg(backbone=dict(type='MAEViT'))))
     with pytest.raises(ValueError, match='model.supervisions.my_loss.*may not contain'):
         MODELS.build(tiny_model_cfg(supervisions=dict(my_loss=dict(type='TapEnergy'))))
+    with pytest.raises(ValueError, match='model.teacher.sources must include "backbone"'):
+        MODELS.build(tiny_model_cfg(
+            supervisions=dict(a=dict(type='TapEnergy', use_teacher=True)),
+            teacher=dict(type='EMATeacher', sources=('neck', ))))
     assert ComposableMAE is MODELS.get('ComposableMAE')

@@ -67,6 +67,9 @@ class ComposableMAE(MAE):
         self.teacher = None
         if teacher is not None:
             self.teacher = MODELS.build(teacher, default_args=dict(student=self))
+            if self.needs_teacher and 'backbone' not in self.teacher.sources:
+                raise ValueError(f'model.teacher.sources must include "backbone" (a component '
+                                 f'reads the teacher\'s tokens), got {self.teacher.sources}')
         self.progress = 0.0
 
     def init_weights(self) -> None:
