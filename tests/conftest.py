@@ -2,6 +2,7 @@ import copy
 import os
 import os.path as osp
 import sys
+import uuid
 
 import pytest
 import torch
@@ -32,6 +33,9 @@ def tiny_runner_cfg(demo_data, work_dir, config=TINY_MAE, max_epochs=2, batch_si
     """
     cfg = Config.fromfile(config)
     cfg.work_dir = str(work_dir)
+    # mmengine keys its message hub and visualizer by experiment name (config name + time to
+    # the second): runs in the same second would share them
+    cfg.experiment_name = f'test-{uuid.uuid4().hex}'
     cfg.train_dataloader.batch_size = batch_size
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False

@@ -130,7 +130,8 @@ def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys):
         '--cfg-options', 'train_cfg.max_epochs=2', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False', 'train_dataloader.batch_size=16',
         f'train_dataloader.dataset.data_root={data_root}', 'log_level=WARNING',
-        'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1'
+        'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
+        f'experiment_name=train-tool-{osp.basename(tmp_path)}'
     ])
     out = capsys.readouterr().out
     assert f'checkpoint: {tmp_path}' in out and 'log: ' in out
