@@ -90,9 +90,8 @@ class EMATeacher(nn.Module):
             s_params = [p.detach() for p in source.parameters()]
             # theta_T + (1 - m) (theta_S - theta_T) = m theta_T + (1 - m) theta_S
             torch._foreach_lerp_(t_params, s_params, weight)
-            t_buffers = list(teacher.buffers())
-            if t_buffers:
-                torch._foreach_copy_(t_buffers, list(source.buffers()))
+            for t_buf, s_buf in zip(teacher.buffers(), source.buffers()):
+                t_buf.copy_(s_buf)
 
     @torch.no_grad()
     def reset(self, student: nn.Module) -> None:
