@@ -174,4 +174,8 @@ def test_not_a_supervision_is_refused():
         MODELS.build(tiny_model_cfg(
             supervisions=dict(a=dict(type='TapEnergy', use_teacher=True)),
             teacher=dict(type='EMATeacher', sources=('neck', ))))
+    with pytest.raises(ValueError, match=r'model.backbone.out_indices must be \[-1\]'):
+        MODELS.build(tiny_model_cfg(
+            backbone=dict(out_indices=[2, 5]),
+            supervisions=dict(a=dict(type='TapEnergy', use_teacher=True))))
     assert ComposableMAE is MODELS.get('ComposableMAE')

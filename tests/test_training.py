@@ -35,10 +35,6 @@ def train(cfg):
     return runner
 
 
-def model_of(runner):
-    return runner.model
-
-
 def assert_same_weights(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys()
@@ -58,8 +54,8 @@ def uninterrupted(demo_data, tmp_path_factory):
 def test_progress_is_iteration_over_max_iterations(uninterrupted):
     runner, _ = uninterrupted
     assert runner.iter == 4 and runner.max_iters == 4
-    assert model_of(runner).supervisions['rec'].progress_seen == [0.0, 0.25, 0.5, 0.75]
-    assert model_of(runner).progress == 0.75
+    assert runner.model.supervisions['rec'].progress_seen == [0.0, 0.25, 0.5, 0.75]
+    assert runner.model.progress == 0.75
 
 
 def test_checkpoints_load_with_weights_only(uninterrupted):
@@ -80,11 +76,11 @@ def test_resume_gives_the_uninterrupted_weights_teacher_and_progress(
                           resume=True, load_from=osp.join(full_dir, 'epoch_1.pth'))
     resumed = train(cfg)
     assert resumed.iter == 4
-    assert model_of(resumed).supervisions['rec'].progress_seen == [0.5, 0.75]
-    assert_same_weights(model_of(resumed), model_of(full))  # student, teacher, decoder
+    assert resumed.model.supervisions['rec'].progress_seen == [0.5, 0.75]
+    assert_same_weights(resumed.model, full.model)  # student, teacher, decoder
     # the teacher really moved away from the student during training
-    teacher = model_of(full).teacher['backbone'].state_dict()
-    student = model_of(full).backbone.state_dict()
+    teacher = full.model.teacher['backbone'].state_dict()
+    student = full.model.backbone.state_dict()
     assert not torch.equal(teacher['layers.0.ffn.layers.1.weight'],
                            student['layers.0.ffn.layers.1.weight'])
     # the logged history continues too
@@ -106,7 +102,7 @@ def test_load_from_and_pretrained_init_cfg(uninterrupted, demo_data, tmp_path):
                           model=dict(supervisions=dict(rec=dict(type='ProgressRecorder'))))
     runner = Runner.from_cfg(cfg)
     runner.load_or_resume()
-    assert_same_weights(runner.model, model_of(full))
+    assert_same_weights(runner.model, full.model)
     # init_cfg=Pretrained with a prefix: a fine-tuning ViT takes the student's backbone
     vit = MODELS.build(dict(
         type='VisionTransformer', arch=dict(embed_dims=64, num_layers=6, num_heads=4,
@@ -115,11 +111,11 @@ def test_load_from_and_pretrained_init_cfg(uninterrupted, demo_data, tmp_path):
         init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.')))
     vit.init_weights()
     assert torch.equal(vit.layers[0].ffn.layers[1].weight,
-                       model_of(full).backbone.layers[0].ffn.layers[1].weight)
+                       full.model.backbone.layers[0].ffn.layers[1].weight)
     # mmengine's plain loader as well
     fresh = MODELS.build(cfg.model)
     load_checkpoint(fresh, ckpt, strict=True)
-    assert_same_weights(fresh, model_of(full))
+    assert_same_weights(fresh, full.model)
 
 
 def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys):
@@ -128,7 +124,7 @@ def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys):
     main([
         TINY_MAE, '--work-dir', str(tmp_path),
         '--cfg-options', 'train_cfg.max_epochs=2', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False', 'train_dataloader.batch_size=16',
+        'train_dataloader.batch_size=16',
         f'train_dataloader.dataset.data_root={data_root}', 'log_level=WARNING',
         'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1',
         f'experiment_name=train-tool-{osp.basename(tmp_path)}'

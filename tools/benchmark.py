@@ -46,6 +46,7 @@ def build_step(config: str, batch_size: int, device: torch.device, cfg_options=N
     optim_cfg = cfg.optim_wrapper.copy()
     if optim_cfg.get('type') == 'AmpOptimWrapper' and device.type != 'cuda':
         # mmengine's AmpOptimWrapper needs an accelerator: time the fp32 step instead
+        print(f'{config}: AmpOptimWrapper needs CUDA; timing the fp32 OptimWrapper step')
         optim_cfg.type = 'OptimWrapper'
         optim_cfg.pop('loss_scale', None)
     optim_wrapper = build_optim_wrapper(model, optim_cfg)

@@ -80,6 +80,10 @@ def apply_args(cfg: Config, args) -> Config:
             loader.persistent_workers = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if loader is not None and loader.get('num_workers', 0) == 0:
+            loader.persistent_workers = False  # DataLoader refuses it without workers
     return cfg
 
 

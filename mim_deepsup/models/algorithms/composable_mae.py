@@ -70,6 +70,10 @@ class ComposableMAE(MAE):
             if self.needs_teacher and 'backbone' not in self.teacher.sources:
                 raise ValueError(f'model.teacher.sources must include "backbone" (a component '
                                  f'reads the teacher\'s tokens), got {self.teacher.sources}')
+        last = len(self.backbone.layers) - 1
+        if self.needs_teacher and list(getattr(self.backbone, 'out_indices', [last])) != [last]:
+            raise ValueError(f'model.backbone.out_indices must be [-1] when a component reads '
+                             f'the teacher\'s final tokens, got {self.backbone.out_indices}')
         self.progress = 0.0
 
     def init_weights(self) -> None:
