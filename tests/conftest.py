@@ -48,3 +48,21 @@ def tiny_runner_cfg(demo_data, work_dir, config=TINY_MAE, max_epochs=2, batch_si
     cfg.visualizer = dict(type='UniversalVisualizer', vis_backends=[])
     cfg.merge_from_dict(copy.deepcopy(overrides))
     return cfg
+
+
+def manual_masked_pass(backbone, x, seed):
+    """MAEViT's masked pass written out block by block, after ``torch.manual_seed(seed)``.
+
+    Returns ``(mask, ids_restore, outputs)`` with ``outputs[block]`` the raw output of each
+    block (from 1), to compare recorded taps and decoder inputs with.
+    """
+    torch.manual_seed(seed)
+    tokens = backbone.patch_embed(x)[0] + backbone.pos_embed[:, 1:, :]
+    tokens, mask, ids_restore = backbone.random_masking(tokens, backbone.mask_ratio)
+    cls = (backbone.cls_token + backbone.pos_embed[:, :1, :]).expand(len(x), -1, -1)
+    tokens = torch.cat([cls, tokens], dim=1)
+    outputs = {}
+    for i, layer in enumerate(backbone.layers, start=1):
+        tokens = layer(tokens)
+        outputs[i] = tokens
+    return mask, ids_restore, outputs

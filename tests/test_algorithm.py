@@ -3,7 +3,7 @@ import copy
 
 import pytest
 import torch
-from conftest import TINY_MAE
+from conftest import TINY_MAE, manual_masked_pass
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -91,15 +91,8 @@ def test_taps_equal_a_manual_pass_through_the_blocks():
     (latent, mask, ids_restore), taps = backbone.forward_taps(x, (1, 3, 6))
     assert sorted(taps) == [1, 3, 6]
 
-    torch.manual_seed(7)
-    tokens = backbone.patch_embed(x)[0] + backbone.pos_embed[:, 1:, :]
-    tokens, manual_mask, _ = backbone.random_masking(tokens, backbone.mask_ratio)
-    cls = (backbone.cls_token + backbone.pos_embed[:, :1, :]).expand(len(x), -1, -1)
-    tokens = torch.cat([cls, tokens], dim=1)
-    manual = {}
-    for i, layer in enumerate(backbone.layers, start=1):
-        tokens = layer(tokens)
-        manual[i] = tokens
+    manual_mask, manual_restore, manual = manual_masked_pass(backbone, x, seed=7)
+    assert torch.equal(ids_restore, manual_restore)
     assert torch.equal(mask, manual_mask)
     for block in (1, 3, 6):
         assert torch.equal(taps[block], manual[block]), block

@@ -5,13 +5,13 @@ import torch
 from mmpretrain.models import MAE
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from torch import nn
 
-from ..utils import BaseSupervision, MIMState
+from ..utils import MIMState
+from .supervisions_mixin import SupervisionsMixin
 
 
 @MODELS.register_module()
-class ComposableMAE(MAE):
+class ComposableMAE(SupervisionsMixin, MAE):
     """mmpretrain's :class:`MAE` plus any number of extra supervision components.
 
     One step (../shared/DESIGN.md): the student's masked pass runs once and records the
@@ -30,6 +30,11 @@ class ComposableMAE(MAE):
             ``loss_aux6_bc``.
         teacher (dict, optional): an :class:`EMATeacher` config (``sources``, momenta).
             Built when given, or with its defaults when a component needs a teacher.
+        target_generator (dict, optional): mmpretrain's argument: a frozen module whose
+            output on the images (e.g. (B, N, D) CLIP features) is the target of the final
+            decoder, ``head.loss(pred, target, mask)`` as in mmpretrain's MILAN, instead of
+            the images. Run once per step without gradient and shared with the components
+            as ``state.target``.
         **kwargs: the rest of :class:`MAE`'s arguments.
     """
 
@@ -41,61 +46,20 @@ class ComposableMAE(MAE):
                  teacher: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
-        if not hasattr(self.backbone, 'forward_taps'):
-            raise TypeError(f'model.backbone: {type(self.backbone).__name__} has no '
-                            f'forward_taps; use TappedMAEViT (or a TapsMixin backbone)')
-        supervisions = supervisions or {}
-        if not isinstance(supervisions, dict):
-            raise TypeError(f'model.supervisions must be a dict of name -> component config, '
-                            f'got {type(supervisions).__name__}')
-        self.supervisions = nn.ModuleDict()
-        for name, cfg in supervisions.items():
-            if 'loss' in name:
-                raise ValueError(f'model.supervisions.{name}: a component name may not '
-                                 f'contain "loss" (mmengine would sum its logged values)')
-            component = MODELS.build(cfg) if isinstance(cfg, dict) else cfg
-            if not isinstance(component, BaseSupervision):
-                raise TypeError(f'model.supervisions.{name}: {type(component).__name__} is not '
-                                f'a BaseSupervision')
-            self.supervisions[name] = component
-        self.taps = self.backbone.check_taps(
-            [b for c in self.supervisions.values() for b in c.required_taps],
-            key='model.supervisions[*].required_taps')
-        self.needs_teacher = any(c.needs_teacher for c in self.supervisions.values())
-        if teacher is None and self.needs_teacher:
-            teacher = dict(type='EMATeacher')
-        self.teacher = None
-        if teacher is not None:
-            self.teacher = MODELS.build(teacher, default_args=dict(student=self))
-            if self.needs_teacher and 'backbone' not in self.teacher.sources:
-                raise ValueError(f'model.teacher.sources must include "backbone" (a component '
-                                 f'reads the teacher\'s tokens), got {self.teacher.sources}')
+        self._setup_supervisions(supervisions, teacher)
         last = len(self.backbone.layers) - 1
         if self.needs_teacher and list(getattr(self.backbone, 'out_indices', [last])) != [last]:
             raise ValueError(f'model.backbone.out_indices must be [-1] when a component reads '
                              f'the teacher\'s final tokens, got {self.backbone.out_indices}')
-        self.progress = 0.0
-
-    def init_weights(self) -> None:
-        """Initialise the student, then start the teacher as its exact copy."""
-        super().init_weights()
-        if self.teacher is not None:
-            self.teacher.reset(self)
-
-    def set_progress(self, progress: float) -> None:
-        """Called by :class:`TrainingProgressHook` before each iteration."""
-        self.progress = progress
-
-    def update_teacher(self, progress: float) -> None:
-        """Called by :class:`EMATeacherHook` after each optimizer step."""
-        if self.teacher is not None:
-            self.teacher.update(self, progress)
 
     def compute_state(self, inputs: torch.Tensor, data_samples=None) -> MIMState:
         """The student's masked pass (once) and, if asked for, the teacher's pass (once)."""
         (latent, mask, ids_restore), taps = self.backbone.forward_taps(inputs, self.taps)
         state = MIMState(inputs=inputs, latent=latent, mask=mask, ids_restore=ids_restore,
                          taps=taps, progress=self.progress, data_samples=data_samples)
+        if self.with_target_generator:
+            with torch.no_grad():
+                state.target = self.target_generator(inputs)
         if self.needs_teacher:
             with torch.no_grad():
                 # (B, 1 + N, C): final-normed tokens of the unmasked images
@@ -106,11 +70,6 @@ class ComposableMAE(MAE):
              **kwargs) -> Dict[str, torch.Tensor]:
         state = self.compute_state(inputs, data_samples)
         pred = self.neck(state.latent, state.ids_restore)  # (B, N, p*p*3)
-        losses = dict(loss=self.head.loss(pred, inputs, state.mask))
-        for name, component in self.supervisions.items():
-            for key, value in component.loss(state).items():
-                if key.startswith('loss'):
-                    losses[f'loss_{name}{key[4:]}'] = value
-                else:
-                    losses[f'{name}_{key}'] = value
-        return losses
+        target = inputs if state.target is None else state.target
+        losses = dict(loss=self.head.loss(pred, target, state.mask))
+        return self.add_component_losses(losses, state)

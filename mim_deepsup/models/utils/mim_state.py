@@ -13,21 +13,26 @@ class MIMState:
 
     Attributes:
         inputs: (B, 3, H, W) the preprocessed images the student saw.
-        latent: (B, 1 + K, C) the student's final-normed tokens, cls first.
-        mask: (B, N) float, 1 = patch removed (MAE's convention).
-        ids_restore: (B, N) long, un-shuffles MAE's token order.
-        taps: block number (from 1) -> (B, 1 + K, C) raw output of that block.
+        latent: (B, 1 + K, C) the student's final-normed tokens, cls first (MAE; None for
+            BEiT).
+        mask: (B, N) float, 1 = patch removed (MAE's convention) or masked (BEiT).
+        ids_restore: (B, N) long, un-shuffles MAE's token order (None for BEiT).
+        taps: block number (from 1) -> (B, 1 + K, C) raw output of that block (BEiT:
+            (B, 1 + N, C), every position kept).
         teacher_tokens: (B, 1 + N, C) the EMA teacher's final-normed tokens on the unmasked
             images, or None when no component asked for the teacher.
+        target: the algorithm's ``target_generator`` output on ``inputs`` (no gradient), e.g.
+            (B, N, D) features of a frozen network, or None without a target generator.
         progress: training progress t in [0, 1] from :class:`TrainingProgressHook`.
         data_samples: the batch's data samples.
     """
 
     inputs: torch.Tensor
-    latent: torch.Tensor
+    latent: Optional[torch.Tensor]
     mask: torch.Tensor
-    ids_restore: torch.Tensor
+    ids_restore: Optional[torch.Tensor]
     taps: Dict[int, torch.Tensor] = field(default_factory=dict)
     teacher_tokens: Optional[torch.Tensor] = None
+    target: Optional[torch.Tensor] = None
     progress: float = 0.0
     data_samples: Optional[List] = None

@@ -14,7 +14,12 @@ class BaseSupervision(BaseModule):
     components:
 
     - ``required_taps``: block numbers (from 1) whose outputs it reads from ``state.taps``;
-    - ``needs_teacher``: whether it reads ``state.teacher_tokens``.
+    - ``needs_teacher``: whether it reads ``state.teacher_tokens``;
+    - ``needs_target``: whether it reads ``state.target`` (the algorithm's
+      ``target_generator`` output);
+    - ``backbone_args``: constructor arguments the algorithm fills in from its backbone when
+      the config leaves them out (``num_layers``, ``embed_dims``, ``patch_size``,
+      ``num_patches``), so that a config states sizes once, in the backbone.
 
     :meth:`loss` returns a dict whose keys start with ``'loss'`` (summed into the total by
     mmengine) or not (only logged). The algorithm prefixes them with the component's name.
@@ -22,6 +27,8 @@ class BaseSupervision(BaseModule):
 
     required_taps: Tuple[int, ...] = ()
     needs_teacher: bool = False
+    needs_target: bool = False
+    backbone_args: Tuple[str, ...] = ()
 
     def loss(self, state: MIMState) -> Dict[str, torch.Tensor]:
         raise NotImplementedError(f'{type(self).__name__} must implement loss(state)')

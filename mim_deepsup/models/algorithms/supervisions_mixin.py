@@ -1,0 +1,93 @@
+"""What every composable algorithm shares: named supervision components and a teacher."""
+from typing import Dict, Optional
+
+import torch
+from mmengine.model import ModuleDict
+from mmpretrain.registry import MODELS
+from torch import nn
+
+from ..utils import BaseSupervision, MIMState
+
+
+class SupervisionsMixin:
+    """Builds ``model.supervisions`` and the EMA teacher; collects the components' losses.
+
+    For an mmpretrain self-supervised algorithm with a ``TapsMixin`` backbone. A component
+    named ``aux6`` that returns ``{'loss': x}`` is logged as ``loss_aux6``,
+    ``{'loss_bc': y}`` as ``loss_aux6_bc``, and a key without ``loss`` as ``aux6_<key>``.
+    """
+
+    def _setup_supervisions(self, supervisions: Optional[Dict[str, dict]],
+                            teacher: Optional[dict]) -> None:
+        if not hasattr(self.backbone, 'forward_taps'):
+            raise TypeError(f'model.backbone: {type(self.backbone).__name__} has no '
+                            f'forward_taps; use TappedMAEViT (or a TapsMixin backbone)')
+        supervisions = supervisions or {}
+        if not isinstance(supervisions, dict):
+            raise TypeError(f'model.supervisions must be a dict of name -> component config, '
+                            f'got {type(supervisions).__name__}')
+        # mmengine's ModuleDict, so that init_weights reaches every component
+        self.supervisions = ModuleDict()
+        for name, cfg in supervisions.items():
+            if 'loss' in name:
+                raise ValueError(f'model.supervisions.{name}: a component name may not '
+                                 f'contain "loss" (mmengine would sum its logged values)')
+            try:
+                component = self._build_component(cfg)
+            except (ValueError, TypeError, FileNotFoundError) as e:
+                raise type(e)(f'model.supervisions.{name}: {e}') from e
+            if not isinstance(component, BaseSupervision):
+                raise TypeError(f'model.supervisions.{name}: {type(component).__name__} is not '
+                                f'a BaseSupervision')
+            if component.needs_target and not self.with_target_generator:
+                raise ValueError(f'model.supervisions.{name} reads the target generator\'s '
+                                 f'output: set model.target_generator')
+            self.supervisions[name] = component
+        self.taps = self.backbone.check_taps(
+            [b for c in self.supervisions.values() for b in c.required_taps],
+            key='model.supervisions[*].required_taps')
+        self.needs_teacher = any(c.needs_teacher for c in self.supervisions.values())
+        if teacher is None and self.needs_teacher:
+            teacher = dict(type='EMATeacher')
+        self.teacher = None
+        if teacher is not None:
+            self.teacher = MODELS.build(teacher, default_args=dict(student=self))
+            if self.needs_teacher and 'backbone' not in self.teacher.sources:
+                raise ValueError(f'model.teacher.sources must include "backbone" (a component '
+                                 f'reads the teacher\'s tokens), got {self.teacher.sources}')
+        self.progress = 0.0
+
+    def _build_component(self, cfg) -> nn.Module:
+        """Build a component, filling its ``backbone_args`` from the backbone."""
+        if not isinstance(cfg, dict):
+            return cfg
+        cls = cfg['type'] if isinstance(cfg['type'], type) else MODELS.get(cfg['type'])
+        facts = self.backbone.facts()
+        wanted = getattr(cls, 'backbone_args', ())
+        return MODELS.build(cfg, default_args={k: facts[k] for k in wanted})
+
+    def init_weights(self) -> None:
+        """Initialise the student, then start the teacher as its exact copy."""
+        super().init_weights()
+        if self.teacher is not None:
+            self.teacher.reset(self)
+
+    def set_progress(self, progress: float) -> None:
+        """Called by :class:`TrainingProgressHook` before each iteration."""
+        self.progress = progress
+
+    def update_teacher(self, progress: float) -> None:
+        """Called by :class:`EMATeacherHook` after each optimizer step."""
+        if self.teacher is not None:
+            self.teacher.update(self, progress)
+
+    def add_component_losses(self, losses: Dict[str, torch.Tensor],
+                             state: MIMState) -> Dict[str, torch.Tensor]:
+        """Add every component's terms to ``losses``, under its name."""
+        for name, component in self.supervisions.items():
+            for key, value in component.loss(state).items():
+                if key.startswith('loss'):
+                    losses[f'loss_{name}{key[4:]}'] = value
+                else:
+                    losses[f'{name}_{key}'] = value
+        return losses
