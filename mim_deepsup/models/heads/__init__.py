@@ -1,1 +1,4 @@
-"""heads of the deep-supervision techniques (added with each method)."""
+"""Heads (supervision components) of the deep-supervision techniques."""
+from .deep_supervision import DeepSupervision
+
+__all__ = ['DeepSupervision']

@@ -1,1 +1,4 @@
-"""necks of the deep-supervision techniques (added with each method)."""
+"""Necks of the deep-supervision techniques."""
+from .auxiliary_decoders import AuxiliaryDecoders
+
+__all__ = ['AuxiliaryDecoders']

@@ -1,0 +1,145 @@
+"""DeepMIM: deep supervision of intermediate encoder blocks through auxiliary decoders."""
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+from mmpretrain.registry import MODELS
+
+from ..utils import BaseSupervision, MIMState
+
+# the fractions of depth the released code taps on ViT-B (blocks 6, 8, 10 of 12)
+DEFAULT_TAP_FRACTIONS = (1 / 2, 2 / 3, 5 / 6)
+# ours: narrower and shallower auxiliary decoders for less overhead
+LIGHT_DECODER = dict(decoder_embed_dim=256, decoder_depth=2, decoder_num_heads=8)
+
+
+def default_taps(num_layers: int) -> Tuple[int, ...]:
+    """The released code's fractions of depth: ViT-B 6, 8, 10; ViT-L 12, 16, 20."""
+    return tuple(sorted({round(num_layers * f) for f in DEFAULT_TAP_FRACTIONS} - {0}))
+
+
+def check_taps(taps: Sequence[int], num_layers: int) -> Tuple[int, ...]:
+    """Strictly increasing intermediate blocks (from 1, below the last), or a clear error."""
+    taps = tuple(taps)
+    if not taps:
+        raise ValueError('taps: expected at least one intermediate block')
+    for block in taps:
+        if isinstance(block, bool) or not isinstance(block, int) or \
+                not 1 <= block < num_layers:
+            raise ValueError(f'taps: block {block!r} is out of range; expected blocks '
+                             f'1..{num_layers - 1} of this {num_layers}-block encoder '
+                             f'(counted from 1; the last is the final decoder\'s)')
+    if any(a >= b for a, b in zip(taps, taps[1:])):
+        raise ValueError(f'taps: expected strictly increasing blocks, got {list(taps)}')
+    return taps
+
+
+def per_tap(key: str, values, taps: Sequence[int], default) -> Tuple[float, ...]:
+    """One float per tap from the config (``key``), or ``default``."""
+    if values is None:
+        return tuple(float(v) for v in default)
+    values = tuple(float(v) for v in values)
+    if len(values) != len(taps):
+        raise ValueError(f'{key}: expected {len(taps)} values, one per tap '
+                         f'{list(taps)}, got {len(values)}')
+    return values
+
+
+@MODELS.register_module()
+class DeepSupervision(BaseSupervision):
+    """Auxiliary decoders on intermediate blocks, each with a masked-patch loss.
+
+    METHODS.md, DeepMIM. For every tapped block l the decoder ``l`` (an MAE decoder, see
+    :class:`AuxiliaryDecoders`) reads that block's raw output on the visible tokens and
+    predicts every patch; its loss is ``head``'s criterion over masked patches only::
+
+        loss_l = w_l * criterion(pred_l (B, N, D), target_l (B, N, D), mask (B, N))
+
+    logged as ``loss_l6``, ``loss_l8``, ... (prefixed with the component's name by the
+    algorithm); the final decoder is the algorithm's own (``loss``), weight 1.
+
+    Targets (``target_l``):
+
+    - pixels (default): ``head`` is mmpretrain's ``MAEPretrainHead`` and
+      ``target_l = head.construct_target(images)`` (norm_pix patches), computed once;
+    - features: ``head`` has no ``construct_target`` (e.g. ``MIMHead`` with
+      ``CosineSimilarityLoss(2, 2)``, i.e. 2 - 2 cos); the target is the algorithm's
+      ``target_generator`` output ``state.target``, shared with the final decoder;
+    - hybrid pixels: with ``hybrid`` (a :class:`FrozenMAEReconstruction`), run once per
+      step, ``target_l = a_l * raw + (1 - a_l) * frozen_reconstruction``.
+
+    Args:
+        taps (Sequence[int], optional): strictly increasing intermediate blocks (from 1,
+            below the last). Default: the released code's fractions of depth, 1/2, 2/3 and
+            5/6 (ViT-B: 6, 8, 10; ViT-L: 12, 16, 20).
+        weights (Sequence[float], optional): w_l, one per tap; default 1.0 each.
+        decoder (dict | str): shape of every auxiliary decoder (``AuxiliaryDecoders``
+            arguments); ``'light'`` for 256-d x 2 blocks x 8 heads (ours). Default: the
+            released code's 512-d x 8 blocks x 16 heads.
+        head (dict): the criterion (and pixel target) as an mmpretrain MIM head.
+        hybrid (dict, optional): a :class:`FrozenMAEReconstruction` config.
+        hybrid_alphas (Sequence[float], optional): a_l in [0, 1], one per tap. Default
+            (ours, not published): a_l = l / num_layers, growing with depth as the paper
+            describes.
+        num_layers, embed_dims, patch_size, num_patches: the backbone's sizes, filled in by
+            the algorithm.
+    """
+
+    backbone_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches')
+
+    def __init__(self,
+                 taps: Optional[Sequence[int]] = None,
+                 weights: Optional[Sequence[float]] = None,
+                 decoder: Union[dict, str, None] = None,
+                 head: Optional[dict] = None,
+                 hybrid: Optional[dict] = None,
+                 hybrid_alphas: Optional[Sequence[float]] = None,
+                 num_layers: int = 12,
+                 embed_dims: int = 768,
+                 patch_size: int = 16,
+                 num_patches: int = 196,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.taps = check_taps(default_taps(num_layers) if taps is None else taps, num_layers)
+        self.required_taps = self.taps
+        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps))
+
+        decoder = LIGHT_DECODER if decoder == 'light' else dict(decoder or {})
+        if not isinstance(decoder, dict):
+            raise ValueError(f"decoder: expected a dict of AuxiliaryDecoders arguments or "
+                             f"'light', got {decoder!r}")
+        self.decoders = MODELS.build(dict(
+            dict(type='AuxiliaryDecoders', num_patches=num_patches, patch_size=patch_size,
+                 embed_dim=embed_dims), **decoder, taps=self.taps))
+
+        head = head or dict(type='MAEPretrainHead', norm_pix=True, patch_size=patch_size,
+                            loss=dict(type='PixelReconstructionLoss', criterion='L2'))
+        self.head = MODELS.build(head)
+        self.pixel_target = hasattr(self.head, 'construct_target')
+        self.needs_target = not self.pixel_target
+
+        self.hybrid = None
+        if hybrid is not None:
+            if not self.pixel_target:
+                raise ValueError('hybrid: the hybrid target mixes pixels; head must be a '
+                                 'pixel head (MAEPretrainHead)')
+            self.hybrid = MODELS.build(hybrid, default_args=dict(key='hybrid'))
+        default_alphas = [block / num_layers for block in self.taps]
+        self.hybrid_alphas = per_tap('hybrid_alphas', hybrid_alphas, self.taps, default_alphas)
+        if not all(0.0 <= a <= 1.0 for a in self.hybrid_alphas):
+            raise ValueError(f'hybrid_alphas: expected values in [0, 1], '
+                             f'got {list(self.hybrid_alphas)}')
+
+    def loss(self, state: MIMState) -> Dict[str, torch.Tensor]:
+        preds = self.decoders(state.taps, state.ids_restore)  # block -> (B, N, D)
+        # (B, N, p * p * 3) norm_pix patches, or (B, N, D) the target generator's output
+        target = (self.head.construct_target(state.inputs)
+                  if self.pixel_target else state.target)
+        recon = self.hybrid(state) if self.hybrid is not None else None  # (B, N, p * p * 3)
+        losses = {}
+        for block, weight, alpha in zip(self.taps, self.weights, self.hybrid_alphas):
+            # METHODS.md, DeepMIM hybrid target: a_l * raw + (1 - a_l) * reconstruction
+            target_l = target if recon is None else alpha * target + (1 - alpha) * recon
+            # masked patches only (mask (B, N), 1 = removed)
+            loss = self.head.loss_module(preds[block], target_l, state.mask)
+            losses[f'loss_l{block}'] = weight * loss
+        return losses

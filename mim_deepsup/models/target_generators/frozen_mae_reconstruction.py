@@ -1,0 +1,50 @@
+"""The reconstruction of a frozen, already pretrained MAE (DeepMIM's hybrid target)."""
+from typing import Union
+
+import torch
+from mmengine.config import Config
+from mmengine.hub import get_config
+from mmpretrain.registry import MODELS
+
+from ..utils import FrozenModule, MIMState
+
+
+@MODELS.register_module()
+class FrozenMAEReconstruction(FrozenModule):
+    """A frozen MAE's reconstruction of the student's masked images.
+
+    The frozen encoder sees exactly the student's visible patches (the student's
+    ``ids_restore`` replayed through :class:`TappedMAEViT`), and its decoder predicts every
+    patch. DeepMIM mixes it with the raw target for the auxiliary decoders (METHODS.md,
+    DeepMIM, hybrid target). The frozen MAE is assumed to be trained with ``norm_pix`` like
+    the student, so its output is in the same per-patch normalised space as the raw target.
+
+    Args:
+        model (str | dict): the frozen MAE's model config (its ``backbone`` and ``neck``
+            are built), or the path of a config file holding it (``mmpretrain::`` allowed).
+        checkpoint (str, optional): its weights (``backbone.*``, ``neck.*`` keys, as
+            mmpretrain's MAE and our checkpoints have them).
+    """
+
+    def __init__(self, model: Union[str, dict], checkpoint: str = None,
+                 key: str = 'hybrid') -> None:
+        super().__init__(checkpoint, key=f'{key}.checkpoint')
+        if isinstance(model, str):  # a config file, or a package's ('mmpretrain::...')
+            model = (get_config(model) if '::' in model else Config.fromfile(model)).model
+        backbone = dict(model['backbone'])
+        if backbone.get('type') in ('MAEViT', 'mmpretrain.MAEViT'):
+            backbone['type'] = 'TappedMAEViT'  # same weights; can replay a given mask
+        self.backbone = MODELS.build(backbone)
+        self.neck = MODELS.build(model['neck'])
+        if not hasattr(self.backbone, 'forward_taps'):
+            raise TypeError(f'{key}.model.backbone: {type(self.backbone).__name__} cannot '
+                            f'replay the student\'s mask; use an MAEViT')
+        self.freeze()
+
+    @torch.no_grad()
+    def forward(self, state: MIMState) -> torch.Tensor:
+        """(B, N, p * p * 3): the frozen MAE's prediction of every patch."""
+        num_visible = state.latent.shape[1] - 1  # K, from shapes (no host sync)
+        (latent, _, ids_restore), _ = self.backbone.forward_taps(
+            state.inputs, (), ids_restore=state.ids_restore, num_visible=num_visible)
+        return self.neck(latent, ids_restore)  # (B, N, p * p * 3)
