@@ -9,7 +9,9 @@ Random images at the model's real input size go through the model's own data pre
 and ``train_step``. With ``--baseline``, the two models are timed in the same process,
 alternating step by step, so both see the same machine state. Reported: median step time,
 images/s, peak memory (CUDA: max allocated; CPU: peak resident memory of a child process
-that runs the same steps alone), and the ratio of the medians.
+that runs the same steps alone), the FLOPs of one step (forward + backward, counted by
+torch's FlopCounterMode: matrix products, convolutions, attention) and the ratio of the
+medians next to the ratio the FLOPs predict.
 """
 import argparse
 import logging
@@ -65,6 +67,30 @@ def build_step(config: str, batch_size: int, device: torch.device, cfg_options=N
     return step, size
 
 
+def step_flops(step) -> float:
+    """FLOPs of one training step as torch's FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode  # torch >= 2.1
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def resident_peak_mib() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux: VmHWM, which belongs to the address space exec created. (ru_maxrss would also
+    count the parent's resident set at fork: the kernel carries it across exec.)
+    """
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def peak_memory_mib(config, batch_size, steps, device, cfg_options=None) -> float:
     """CUDA: max allocated memory of ``steps`` steps; CPU: peak resident memory of a fresh
     process of this script that builds the model and runs the same steps alone."""
@@ -92,6 +118,7 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per config')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory pass')
+    parser.add_argument('--no-flops', action='store_true', help='skip the FLOPs count')
     parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override keys of CONFIG (not of the baseline)')
@@ -114,7 +141,7 @@ def run(args, device):
         step, _ = build_step(args.config, args.batch_size, device, args.cfg_options)
         for _ in range(args.iters):
             step()
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(resident_peak_mib())
         return
 
     configs = [(args.config, args.cfg_options)]
@@ -138,17 +165,23 @@ def run(args, device):
     print(f'device {device}, batch {args.batch_size}, {args.iters} timed steps after '
           f'{args.warmup} warm-up, torch {torch.__version__}, threads '
           f'{torch.get_num_threads()}')
-    medians = []
-    for (config, options), size, t in zip(configs, sizes, times):
+    medians, flops = [], []
+    for (config, options), size, t, step in zip(configs, sizes, times, steps):
         median = statistics.median(t)
         medians.append(median)
         memory = ''
         if not args.no_memory:
             peak = peak_memory_mib(config, args.batch_size, args.warmup + 1, device, options)
             memory = f', peak memory {peak:.0f} MiB'
+        if not args.no_flops:
+            flops.append(step_flops(step))
+            memory += (f', {flops[-1] / 1e9:.1f} GFLOP/step '
+                       f'({flops[-1] / 1e9 / median:.0f} GFLOP/s)')
         print(f'{osp.basename(config)} ({size} px): step {median:.3f} s (min {min(t):.3f}, '
               f'max {max(t):.3f}), {args.batch_size / median:.1f} images/s{memory}')
     if args.baseline:
+        if flops:
+            print(f'FLOPs ratio to baseline: {flops[0] / flops[1]:.3f}')
         print(f'ratio to baseline: {medians[0] / medians[1]:.3f}')
 
 
