@@ -29,7 +29,14 @@ def test_import_registers_components_without_mmseg():
     assert out.strip() == '[]'
 
 
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+# the runtime fragment every base adds to mmpretrain's config holds no model
+RUNTIME = osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_runtime.py')
+CONFIGS = sorted(set(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+                 - {RUNTIME})
+
+
+def test_runtime_fragment_holds_only_imports_and_hooks():
+    assert set(Config.fromfile(RUNTIME).keys()) == {'custom_imports', 'custom_hooks'}
 
 
 # configs that read a frozen network's checkpoint path from the environment
@@ -123,6 +130,8 @@ def test_benchmark_tool_times_two_configs(capsys):
     lines = capsys.readouterr().out.splitlines()
     steps = [line for line in lines if 'images/s' in line]
     assert len(steps) == 2 and all('(32 px): step' in line for line in steps)
+    assert all(float(line.split(' GFLOP/step')[0].split(', ')[-1]) > 0 for line in steps)
+    assert lines[-2] == 'FLOPs ratio to baseline: 1.000'  # the same model twice
     assert lines[-1].startswith('ratio to baseline: ')
     assert float(lines[-1].split(':')[1]) > 0  # timing itself is not asserted (machine load)
 

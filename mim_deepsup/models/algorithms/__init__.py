@@ -1,3 +1,4 @@
+from .composable_beit import ComposableBEiT
 from .composable_mae import ComposableMAE
 
-__all__ = ['ComposableMAE']
+__all__ = ['ComposableBEiT', 'ComposableMAE']

@@ -1,4 +1,5 @@
 """Heads (supervision components) of the deep-supervision techniques."""
 from .deep_supervision import DeepSupervision
+from .deep_token_supervision import DeepTokenSupervision
 
-__all__ = ['DeepSupervision']
+__all__ = ['DeepSupervision', 'DeepTokenSupervision']

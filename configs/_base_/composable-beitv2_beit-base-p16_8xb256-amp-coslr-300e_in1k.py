@@ -1,0 +1,15 @@
+# mmpretrain's BEiT-v2 ViT-B/16 (300 epochs, VQ-KD targets), run by our algorithm core: its
+# loss is mmpretrain's BEiT loss exactly, plus the configured `supervisions`.
+_base_ = [
+    'mmpretrain::beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+    './mim-deepsup_runtime.py',
+]
+
+model = dict(
+    type='ComposableBEiT',
+    backbone=dict(type='TappedBEiTPretrainViT'),
+    supervisions=dict(),
+)
+
+# see the MAE base: no injected `_scope_` for `default_collate`
+train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))

@@ -1,0 +1,60 @@
+"""BEiT (v1/v2) whose loss is extended by named supervision components."""
+from contextlib import contextmanager
+from typing import Dict, List, Optional
+
+import torch
+from mmpretrain.models import BEiT
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from ..utils import MIMState
+from .supervisions_mixin import SupervisionsMixin
+
+
+@contextmanager
+def _recording_output(module):
+    """Within the block, ``out['value']`` is the module's latest output."""
+    out = {}
+    handle = module.register_forward_hook(lambda m, args, output: out.update(value=output))
+    try:
+        yield out
+    finally:
+        handle.remove()
+
+
+@MODELS.register_module()
+class ComposableBEiT(SupervisionsMixin, BEiT):
+    """mmpretrain's :class:`BEiT` (with BEiT-v2's neck and VQ-KD tokenizer) plus components.
+
+    mmpretrain's own ``BEiT.loss`` runs unchanged (so its ``loss_1``/``loss_2`` are BEiT-v2's
+    exactly); during it the backbone records the blocks the components asked for and the
+    tokenizer's codes are kept, then every component adds its terms from the shared state:
+    ``state.taps`` (B, 1 + N, C), ``state.target`` (B, N) codes, ``state.mask`` (B, N)
+    float, 1 = masked (BEiT's block-wise mask), ``state.inputs`` the student's images.
+
+    Components that read an EMA teacher are not supported on BEiT yet.
+
+    Args:
+        backbone (dict): a ``TappedBEiTPretrainViT``.
+        supervisions (dict[str, dict], optional): extra components by name.
+        **kwargs: the rest of :class:`BEiT`'s arguments.
+    """
+
+    def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
+                 **kwargs) -> None:
+        super().__init__(backbone=backbone, **kwargs)
+        self._setup_supervisions(supervisions, teacher=None)
+        if self.needs_teacher:
+            raise ValueError('model.supervisions: ComposableBEiT does not run an EMA teacher '
+                             'yet; a component that reads one cannot be used with BEiT')
+
+    def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        with self.backbone.recording(self.taps) as taps, \
+                _recording_output(self.target_generator) as codes:
+            losses = super().loss(inputs, data_samples, **kwargs)
+        mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w) bool
+        state = MIMState(inputs=inputs[0], latent=None, mask=mask.flatten(1).float(),
+                         ids_restore=None, taps=taps, target=codes['value'],
+                         progress=self.progress, data_samples=data_samples)
+        return self.add_component_losses(losses, state)
