@@ -1,6 +1,5 @@
 """DeepMIM: auxiliary decoders, their inputs, losses, gradients, targets, configs, errors."""
 import copy
-import glob
 import os.path as osp
 
 import pytest
@@ -21,7 +20,8 @@ TINY_CLIP = dict(
                   layer_cfgs=dict(act_cfg=dict(type='mmpretrain.QuickGELU'))),
     projection=dict(type='TokenProjection', in_channels=48, out_channels=24),
     mean=[122.770938, 116.7460125, 104.09373615],
-    std=[68.5005327, 66.6321579, 70.32316305])
+    std=[68.5005327, 66.6321579, 70.32316305],
+    random_weights=True)
 COSINE_HEAD = dict(type='MIMHead',
                    loss=dict(type='CosineSimilarityLoss', shift_factor=2.0, scale_factor=2.0))
 
@@ -115,7 +115,8 @@ def test_total_loss_is_the_hand_computed_sum_of_masked_losses():
     x = images()
     torch.manual_seed(11)
     losses = model.loss(x, samples())
-    assert sorted(losses) == ['loss', 'loss_deepmim_l3', 'loss_deepmim_l4', 'loss_deepmim_l5']
+    assert sorted(losses) == ['loss_deepmim_l3', 'loss_deepmim_l4', 'loss_deepmim_l5',
+                              'loss_mim']
     total, log_vars = model.parse_losses(losses)
 
     mask, ids_restore, outputs = manual_masked_pass(model.backbone, x, seed=11)
@@ -127,10 +128,12 @@ def test_total_loss_is_the_hand_computed_sum_of_masked_losses():
         expected[block] = weight * masked_mse(pred, target, mask)
         assert torch.allclose(losses[f'loss_deepmim_l{block}'], expected[block], atol=1e-6)
     final = masked_mse(model.neck(model.backbone.norm1(outputs[6]), ids_restore), target, mask)
-    assert torch.allclose(losses['loss'], final, atol=1e-6)
+    assert torch.allclose(losses['loss_mim'], final, atol=1e-6)
     assert torch.allclose(total, final + sum(expected.values()), atol=1e-5)
+    assert torch.equal(log_vars['loss'], total.detach())  # the logged loss is the total
     assert mask.sum() == 4 * 48  # 75% of 64 patches: only masked patches count
-    assert set(log_vars) >= {'loss', 'loss_deepmim_l3', 'loss_deepmim_l4', 'loss_deepmim_l5'}
+    assert set(log_vars) >= {'loss_mim', 'loss_deepmim_l3', 'loss_deepmim_l4',
+                             'loss_deepmim_l5'}
 
 
 def test_auxiliary_gradients_reach_only_the_blocks_below_the_tap():
@@ -161,6 +164,9 @@ def frozen_mae_checkpoint(tmp_path):
     path = tmp_path / 'frozen_mae.pth'
     torch.save({'state_dict': mae.state_dict()}, path)
     return str(path), mae
+
+
+RANDOM_FROZEN_MAE = dict(type='FrozenMAEReconstruction', model=TINY_MAE, random_weights=True)
 
 
 def test_hybrid_target_arithmetic(frozen_mae_checkpoint):
@@ -195,7 +201,7 @@ def test_hybrid_target_arithmetic(frozen_mae_checkpoint):
                               masked_mse(pred, target, mask), atol=1e-5), block
     # the final decoder always gets raw pixels
     final = masked_mse(model.neck(model.backbone.norm1(outputs[6]), ids_restore), raw, mask)
-    assert torch.allclose(losses['loss'], final, atol=1e-6)
+    assert torch.allclose(losses['loss_mim'], final, atol=1e-6)
 
 
 # the CLIP-target variant of the tiny config: 24-d features for every decoder, 2 - 2 cos
@@ -203,7 +209,7 @@ FEATURE_CHANGES = dict(
     neck=dict(predict_feature_dim=24),
     head=dict(_delete_=True, **COSINE_HEAD),
     target_generator=TINY_CLIP,
-    supervisions=dict(deepmim=dict(head=COSINE_HEAD, decoder=dict(predict_feature_dim=24))))
+    supervisions=dict(deepmim=dict(decoder=dict(predict_feature_dim=24))))
 
 
 def feature_cfg():
@@ -214,6 +220,9 @@ def test_feature_target_is_one_frozen_pass_with_cosine_loss():
     model = build(feature_cfg())
     generator = model.target_generator
     assert not any(p.requires_grad for p in generator.parameters())
+    assert model.training and not generator.training  # frozen: eval mode after train()
+    # the auxiliary decoders took the algorithm's head (2 - 2 cos), as the final decoder
+    assert type(model.supervisions['deepmim'].head).__name__ == 'MIMHead'
     calls = []
     generator.register_forward_hook(lambda *a: calls.append(1))
     x = images()
@@ -239,7 +248,7 @@ def test_feature_target_is_one_frozen_pass_with_cosine_loss():
         assert torch.allclose(losses[f'loss_deepmim_l{block}'], expected, atol=1e-5)
     pred = model.neck(model.backbone.norm1(outputs[6]), ids_restore)
     cos = torch.nn.functional.cosine_similarity(pred, target, dim=-1)
-    assert torch.allclose(losses['loss'], ((2 - 2 * cos) * mask).sum() / mask.sum(),
+    assert torch.allclose(losses['loss_mim'], ((2 - 2 * cos) * mask).sum() / mask.sum(),
                           atol=1e-5)
 
 
@@ -249,10 +258,22 @@ def test_feature_target_is_one_frozen_pass_with_cosine_loss():
     (dict(taps=[4, 3]), r'taps: expected strictly increasing blocks, got \[4, 3\]'),
     (dict(taps=[3, 3]), r'taps: expected strictly increasing'),
     (dict(weights=[1.0, 1.0]), r'weights: expected 3 values, one per tap \[3, 4, 5\], got 2'),
-    (dict(hybrid_alphas=[0.5]), r'hybrid_alphas: expected 3 values'),
+    (dict(hybrid=RANDOM_FROZEN_MAE, hybrid_alphas=[0.5]), r'hybrid_alphas: expected 3 values'),
+    (dict(hybrid_alphas=[0.5, 0.5, 0.5]), r'hybrid_alphas: given without hybrid'),
     (dict(hybrid=dict(type='FrozenMAEReconstruction', model=TINY_MAE,
                       checkpoint='/nonexistent/mae.pth')),
      r'hybrid\.checkpoint: no such checkpoint file .*/nonexistent/mae\.pth'),
+    (dict(hybrid=dict(type='FrozenMAEReconstruction', model=TINY_MAE)),
+     r'hybrid\.checkpoint: required'),
+    (dict(hybrid=dict(RANDOM_FROZEN_MAE, model=dict(
+        model_cfg(TINY_MAE), head=dict(type='MAEPretrainHead', norm_pix=False,
+                                       loss=dict(type='PixelReconstructionLoss',
+                                                 criterion='L2'))))),
+     r'hybrid\.model: the frozen MAE\'s head has norm_pix=False'),
+    (dict(decoder=dict(predict_feature_dim=24)),
+     r'decoder\.predict_feature_dim: the auxiliary decoders predict 24 values per patch, '
+     r'the target has 48'),
+    (dict(decoder=7), r"decoder: expected a dict of AuxiliaryDecoders arguments or 'light'"),
 ])
 def test_bad_configuration_fails_at_build_naming_the_key(component, message):
     with pytest.raises((ValueError, FileNotFoundError), match=r'model\.supervisions\.deepmim'):
@@ -261,8 +282,49 @@ def test_bad_configuration_fails_at_build_naming_the_key(component, message):
         MODELS.build(deepmim_cfg(**component))
 
 
+def test_bad_component_type_or_target_fails_at_build_naming_the_key():
+    cfg = deepmim_cfg()
+    cfg.supervisions.deepmim.type = 'DeepSupervisoin'
+    with pytest.raises(KeyError, match=r'model\.supervisions\.deepmim: .*DeepSupervisoin'):
+        MODELS.build(cfg)
+    # a code head for BEiT's every-position taps cannot read MAE's visible-token taps
+    cfg = model_cfg(supervisions=dict(_delete_=True, codes=dict(type='DeepTokenSupervision')))
+    with pytest.raises(ValueError, match=r'model\.supervisions\.codes: DeepTokenSupervision '
+                                         r'reads taps of all tokens'):
+        MODELS.build(cfg)
+    # feature targets: the auxiliary decoders' width must be the target generator's
+    cfg = feature_cfg()
+    cfg.supervisions.deepmim.decoder.predict_feature_dim = 48
+    with pytest.raises(ValueError, match=r'decoder\.predict_feature_dim: .* predict 48 values '
+                                         r'per patch, the target has 24'):
+        MODELS.build(cfg)
+    cfg = feature_cfg()
+    cfg.neck.predict_feature_dim = 48
+    with pytest.raises(ValueError, match=r'model\.neck\.predict_feature_dim: the decoder '
+                                         r'predicts 48 values per patch, the target generator'):
+        MODELS.build(cfg)
+    cfg = feature_cfg()
+    cfg.target_generator.backbone.patch_size = 8  # a 4 x 4 grid for the student's 8 x 8
+    with pytest.raises(ValueError, match=r'model\.target_generator: its patch grid has 16 '
+                                         r'patches, the backbone\'s 64'):
+        MODELS.build(cfg)
+
+
+def test_light_decoders_keep_the_other_decoder_keys():
+    model = build(feature_cfg())
+    assert model.supervisions['deepmim'].decoders.decoders['l3'].decoder_embed.out_features == 64
+    cfg = feature_cfg()
+    cfg.supervisions.deepmim.decoder = dict(light=True, predict_feature_dim=24)
+    decoder = build(cfg).supervisions['deepmim'].decoders.decoders['l3']
+    assert decoder.decoder_embed.out_features == 256 and len(decoder.decoder_blocks) == 2
+    assert decoder.decoder_pred.out_features == 24  # predict_feature_dim kept
+
+
 def test_missing_or_wrong_feature_teacher_checkpoint(tmp_path):
     cfg = feature_cfg()
+    cfg.target_generator.random_weights = False
+    with pytest.raises(ValueError, match=r'model\.target_generator\.checkpoint: required'):
+        MODELS.build(cfg)
     cfg.target_generator.checkpoint = str(tmp_path / 'clip.pth')
     with pytest.raises(FileNotFoundError, match=r'model\.target_generator\.checkpoint: no '
                                                 r'such checkpoint file .*clip\.pth'):
@@ -286,7 +348,7 @@ def test_feature_teacher_loads_mmpretrain_clip_keys(tmp_path):
     state = {f'visual.{k}': v + 1 for k, v in source.backbone.state_dict().items()}
     state['visual_proj.proj'] = source.projection.proj + 1
     torch.save(state, tmp_path / 'clip.pth')
-    cfg = dict(TINY_CLIP, checkpoint=str(tmp_path / 'clip.pth'),
+    cfg = dict(TINY_CLIP, checkpoint=str(tmp_path / 'clip.pth'), random_weights=False,
                prefixes=dict(backbone='visual.', projection='visual_proj.'))
     target = MODELS.build(cfg)
     target.init_weights()
@@ -305,7 +367,7 @@ def run(cfg):
 def test_runner_iterations(variant, demo_data, tmp_path, frozen_mae_checkpoint):
     overrides = {
         'pixel': {},
-        'light': dict(model=dict(supervisions=dict(deepmim=dict(decoder='light')))),
+        'light': dict(model=dict(supervisions=dict(deepmim=dict(decoder=dict(light=True))))),
         'hybrid': dict(model=dict(supervisions=dict(deepmim=dict(hybrid=dict(
             type='FrozenMAEReconstruction', model=TINY_MAE,
             checkpoint=frozen_mae_checkpoint[0]))))),
@@ -319,27 +381,43 @@ def test_runner_iterations(variant, demo_data, tmp_path, frozen_mae_checkpoint):
     for key in ('train/loss', 'train/loss_deepmim_l3', 'train/loss_deepmim_l5'):
         values = history[key].data[0]
         assert len(values) == 2 and all(v == v and v > 0 for v in values.tolist()), key
-    # mmengine logs the total under 'loss' and then the algorithm's own 'loss' (the final
-    # decoder's term) overwrites it; the optimised total is the sum of all loss* terms
-    model = runner.model
-    x = torch.randn(2, 3, 32, 32)
-    losses = model.loss(x, samples(2))
-    total, log_vars = model.parse_losses(losses)
-    assert torch.equal(log_vars['loss'], losses['loss'].detach())
-    assert torch.allclose(total, sum(losses.values()))
+    # the logged loss is the optimised total: MAE's term plus every auxiliary term
+    parts = ['mim'] + [f'deepmim_l{b}' for b in (3, 4, 5)]
+    for i in range(2):
+        total = history['train/loss'].data[0][i]
+        assert abs(total - sum(history[f'train/loss_{p}'].data[0][i] for p in parts)) < 1e-4
     ckpt = torch.load(osp.join(tmp_path, 'epoch_1.pth'), weights_only=True)
     mae_vit = MODELS.build(dict(model_cfg().backbone, type='MAEViT'))
     backbone_keys = [k[9:] for k in ckpt['state_dict'] if k.startswith('backbone.')]
     assert backbone_keys == list(mae_vit.state_dict())
 
 
-def test_every_deepmim_config_parses_and_states_only_its_changes():
-    configs = sorted(glob.glob(osp.join(ROOT, 'configs', 'deepmim', '*.py')))
-    assert len(configs) >= 7
-    for path in configs:
-        cfg = Config.fromfile(path)
-        assert cfg.model.type in ('ComposableMAE', 'ComposableBEiT'), path
-        assert 'deepmim' in cfg.model.supervisions, path
-    large = Config.fromfile(osp.join(ROOT, 'configs', 'deepmim',
-                                     'deepmim_mae_vit-large-p16_8xb512-amp-coslr-1600e_in1k.py'))
-    assert large.model.backbone.arch == 'l' and large.train_cfg.max_epochs == 1600
+def deepmim_config(name):
+    return Config.fromfile(osp.join(ROOT, 'configs', 'deepmim', name)).to_dict()
+
+
+def differing(a, b, prefix=''):
+    """The dotted keys where two config dicts differ."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [prefix.rstrip('.')]
+    keys = sorted(set(a) | set(b))
+    return [k for key in keys for k in differing(a.get(key), b.get(key), f'{prefix}{key}.')]
+
+
+def test_deepmim_configs_differ_from_their_bases_only_where_they_say():
+    base = deepmim_config('deepmim_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')
+    mae = Config.fromfile(osp.join(
+        ROOT, 'configs', '_base_',
+        'composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).to_dict()
+    assert differing(base, mae) == ['model.supervisions.deepmim']
+    long = deepmim_config('deepmim_mae_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py')
+    assert differing(long, base) == ['param_scheduler', 'train_cfg.max_epochs']
+    large = deepmim_config('deepmim_mae_vit-large-p16_8xb512-amp-coslr-1600e_in1k.py')
+    assert differing(large, long) == ['model.backbone.arch', 'model.neck.embed_dim']
+    light = deepmim_config('deepmim-light_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')
+    assert differing(light, base) == ['model.supervisions.deepmim.decoder']
+    hybrid = deepmim_config('deepmim-hybrid_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')
+    assert differing(hybrid, base) == ['model.supervisions.deepmim.hybrid']
+    clip = deepmim_config('deepmim-clip_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')
+    assert {k.split('.')[1] for k in differing(clip, base) if k.startswith('model.')} == {
+        'neck', 'head', 'target_generator', 'supervisions'}

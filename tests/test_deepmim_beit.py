@@ -1,6 +1,7 @@
 """DeepMIM on BEiT-v2: BEiT's own losses unchanged, light code heads on intermediate blocks."""
 import os.path as osp
 
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import ROOT, tiny_runner_cfg
@@ -89,14 +90,19 @@ def test_code_heads_read_their_blocks_and_give_masked_cross_entropy():
     model = build(model_cfg(supervisions=dict(deepmim=dict(weights=[1.0, 0.5, 2.0]))))
     component = model.supervisions['deepmim']
     assert component.taps == (3, 4, 5)
+    # the codebook size came from BEiT-v2's head (64 in the tiny config)
+    assert component.heads['l3'].fc.out_features == model.head.cls_head.out_features == 64
     views, samples = batch()
+    # the codes the loss used (VQ-KD moves its codebook in training mode: capture, not redo)
+    seen = []
+    model.target_generator.register_forward_hook(lambda m, a, out: seen.append(out))
     losses = model.loss(views, samples)
+    assert len(seen) == 1  # the tokenizer ran once for BEiT's head and every code head
     assert sorted(losses) == ['loss_1', 'loss_2', 'loss_deepmim_l3', 'loss_deepmim_l4',
                               'loss_deepmim_l5']
     mask = torch.stack([s.mask for s in samples])  # (B, 8, 8)
     outputs = manual_blocks(model.backbone, views[0], mask)
-    with torch.no_grad():
-        codes = model.target_generator(views[1])  # (B, N)
+    codes = seen[0]  # (B, N)
     selected = mask.flatten(1)
     for block, weight in ((3, 1.0), (4, 0.5), (5, 2.0)):
         logits = component.heads[f'l{block}'](outputs[block][:, 1:])  # (B, N, V)
@@ -115,6 +121,26 @@ def test_code_head_gradients_reach_only_the_blocks_below_the_tap():
         assert reached == (i < 3), i
     assert not any(k.startswith(('neck.', 'head.', 'target_generator.')) for k in g)
     assert any(k.startswith('backbone.patch_embed.') for k in g)
+
+
+def test_code_head_norms_have_no_weight_decay():
+    """BEiT-v2's paramwise rule '.ln' (decay_mult 0) reaches the code heads' norms."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(TINY_BEIT)
+    model = build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    norm = model.supervisions['deepmim'].heads['l3'].ln.weight
+    fc = model.supervisions['deepmim'].heads['l3'].fc.weight
+    decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups
+             for p in g['params']}
+    assert decay[id(norm)] == 0 and decay[id(fc)] == 0.05
+
+
+def test_mae_decoders_on_beit_fail_at_build():
+    cfg = model_cfg(supervisions=dict(deepmim=dict(_delete_=True, type='DeepSupervision')))
+    with pytest.raises(ValueError, match=r'model\.supervisions\.deepmim: DeepSupervision reads '
+                                         r'taps of visible tokens, but ComposableBEiT'):
+        MODELS.build(cfg)
 
 
 def test_backbone_state_dict_is_beit_pretrain_vit():

@@ -6,12 +6,11 @@
 _base_ = './deepmim_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 
 clip_dim = 512
-cosine_head = dict(
-    type='MIMHead',
-    loss=dict(type='CosineSimilarityLoss', shift_factor=2.0, scale_factor=2.0))
 model = dict(
     neck=dict(decoder_depth=4, predict_feature_dim=clip_dim),
-    head=dict(_delete_=True, **cosine_head),
+    # the auxiliary decoders take the same head (2 - 2 cos over masked patches)
+    head=dict(_delete_=True, type='MIMHead',
+              loss=dict(type='CosineSimilarityLoss', shift_factor=2.0, scale_factor=2.0)),
     target_generator=dict(
         type='FrozenFeatureTarget',
         backbone=dict(
@@ -23,6 +22,4 @@ model = dict(
         mean=[122.770938, 116.7460125, 104.09373615],
         std=[68.5005327, 66.6321579, 70.32316305]),
     supervisions=dict(
-        deepmim=dict(
-            decoder=dict(decoder_depth=4, predict_feature_dim=clip_dim),
-            head=cosine_head)))
+        deepmim=dict(decoder=dict(decoder_depth=4, predict_feature_dim=clip_dim))))

@@ -18,8 +18,7 @@ model = dict(
         encoder_config=dict(arch=dict(_delete_=True, embed_dims=32, num_layers=2,
                                       num_heads=2, feedforward_channels=64),
                             img_size=img_size, patch_size=patch_size),
-        init_cfg=None),  # random weights: nothing to download
-    supervisions=dict(deepmim=dict(num_embed=num_embed)))
+        init_cfg=None))  # random weights: nothing to download
 
 train_dataloader = dict(
     batch_size=32,

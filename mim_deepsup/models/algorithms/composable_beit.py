@@ -40,6 +40,8 @@ class ComposableBEiT(SupervisionsMixin, BEiT):
         **kwargs: the rest of :class:`BEiT`'s arguments.
     """
 
+    tap_layout = 'all'
+
     def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
                  **kwargs) -> None:
         super().__init__(backbone=backbone, **kwargs)
@@ -47,6 +49,11 @@ class ComposableBEiT(SupervisionsMixin, BEiT):
         if self.needs_teacher:
             raise ValueError('model.supervisions: ComposableBEiT does not run an EMA teacher '
                              'yet; a component that reads one cannot be used with BEiT')
+
+    def component_defaults(self) -> Dict[str, object]:
+        """The backbone's sizes and the codebook size ``num_embed`` of BEiT-v2's head."""
+        num_embed = getattr(getattr(self.head, 'cls_head', None), 'out_features', None)
+        return dict(super().component_defaults(), num_embed=num_embed)
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:

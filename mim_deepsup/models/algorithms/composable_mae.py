@@ -1,4 +1,5 @@
 """MAE whose loss is composed of named supervision components."""
+import copy
 from typing import Dict, List, Optional
 
 import torch
@@ -18,7 +19,8 @@ class ComposableMAE(SupervisionsMixin, MAE):
     block outputs every component asked for; the EMA teacher's unmasked pass runs once if
     any component needs it; MAE's decoder (``neck``) and pixel head (``head``) give the
     ``loss`` term exactly as in MAE; each component adds its named terms. With no component
-    the losses and gradients are MAE's, bit for bit.
+    the losses and gradients are MAE's, bit for bit. With components, MAE's term is named
+    ``loss_mim``, so that mmengine's logged ``loss`` is the optimised total.
 
     Args:
         backbone (dict): a backbone with ``forward_taps`` (e.g. ``TappedMAEViT``).
@@ -38,6 +40,8 @@ class ComposableMAE(SupervisionsMixin, MAE):
         **kwargs: the rest of :class:`MAE`'s arguments.
     """
 
+    tap_layout = 'visible'
+
     def __init__(self,
                  backbone: dict,
                  neck: Optional[dict] = None,
@@ -46,11 +50,33 @@ class ComposableMAE(SupervisionsMixin, MAE):
                  teacher: Optional[dict] = None,
                  **kwargs) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
+        self._head_cfg = copy.deepcopy(head)
+        self._check_target_generator()
         self._setup_supervisions(supervisions, teacher)
         last = len(self.backbone.layers) - 1
         if self.needs_teacher and list(getattr(self.backbone, 'out_indices', [last])) != [last]:
             raise ValueError(f'model.backbone.out_indices must be [-1] when a component reads '
                              f'the teacher\'s final tokens, got {self.backbone.out_indices}')
+
+    def _check_target_generator(self) -> None:
+        """A target generator's patch grid and width must fit the backbone and decoder."""
+        generator = self.target_generator if self.with_target_generator else None
+        num_patches = getattr(generator, 'num_patches', None)
+        if num_patches is not None and num_patches != self.backbone.facts()['num_patches']:
+            raise ValueError(f'model.target_generator: its patch grid has {num_patches} '
+                             f'patches, the backbone\'s {self.backbone.facts()["num_patches"]}; '
+                             f'they must match (image size / patch size)')
+        channels = getattr(generator, 'out_channels', None)
+        pred = getattr(getattr(self.neck, 'decoder_pred', None), 'out_features', None)
+        if channels is not None and pred is not None and channels != pred:
+            raise ValueError(f'model.neck.predict_feature_dim: the decoder predicts {pred} '
+                             f'values per patch, the target generator gives {channels}')
+
+    def component_defaults(self) -> Dict[str, object]:
+        """The backbone's sizes, MAE's head config and the target generator's width."""
+        generator = self.target_generator if self.with_target_generator else None
+        return dict(super().component_defaults(), head=copy.deepcopy(self._head_cfg),
+                    target_channels=getattr(generator, 'out_channels', None))
 
     def compute_state(self, inputs: torch.Tensor, data_samples=None) -> MIMState:
         """The student's masked pass (once) and, if asked for, the teacher's pass (once)."""
@@ -71,5 +97,7 @@ class ComposableMAE(SupervisionsMixin, MAE):
         state = self.compute_state(inputs, data_samples)
         pred = self.neck(state.latent, state.ids_restore)  # (B, N, p*p*3)
         target = inputs if state.target is None else state.target
-        losses = dict(loss=self.head.loss(pred, target, state.mask))
+        # MAE's own key without components; with them mmengine's `loss` is the total
+        key = 'loss_mim' if self.supervisions else 'loss'
+        losses = {key: self.head.loss(pred, target, state.mask)}
         return self.add_component_losses(losses, state)

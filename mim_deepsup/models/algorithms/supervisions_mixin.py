@@ -12,7 +12,8 @@ from ..utils import BaseSupervision, MIMState
 class SupervisionsMixin:
     """Builds ``model.supervisions`` and the EMA teacher; collects the components' losses.
 
-    For an mmpretrain self-supervised algorithm with a ``TapsMixin`` backbone. A component
+    For an mmpretrain self-supervised algorithm with a ``TapsMixin`` backbone, whose taps
+    hold ``tap_layout`` tokens (``'visible'`` for MAE, ``'all'`` for BEiT). A component
     named ``aux6`` that returns ``{'loss': x}`` is logged as ``loss_aux6``,
     ``{'loss_bc': y}`` as ``loss_aux6_bc``, and a key without ``loss`` as ``aux6_<key>``.
     """
@@ -36,6 +37,8 @@ class SupervisionsMixin:
                 component = self._build_component(cfg)
             except (ValueError, TypeError, FileNotFoundError) as e:
                 raise type(e)(f'model.supervisions.{name}: {e}') from e
+            except KeyError as e:  # e.g. an unknown type: the registry's message, our key
+                raise KeyError(f'model.supervisions.{name}: {e.args[0]}') from e
             if not isinstance(component, BaseSupervision):
                 raise TypeError(f'model.supervisions.{name}: {type(component).__name__} is not '
                                 f'a BaseSupervision')
@@ -57,14 +60,24 @@ class SupervisionsMixin:
                                  f'reads the teacher\'s tokens), got {self.teacher.sources}')
         self.progress = 0.0
 
+    def component_defaults(self) -> Dict[str, object]:
+        """What a component may take from the algorithm (its ``algorithm_args``)."""
+        return self.backbone.facts()
+
     def _build_component(self, cfg) -> nn.Module:
-        """Build a component, filling its ``backbone_args`` from the backbone."""
+        """Build a component, filling in its ``algorithm_args``."""
         if not isinstance(cfg, dict):
             return cfg
         cls = cfg['type'] if isinstance(cfg['type'], type) else MODELS.get(cfg['type'])
-        facts = self.backbone.facts()
-        wanted = getattr(cls, 'backbone_args', ())
-        return MODELS.build(cfg, default_args={k: facts[k] for k in wanted})
+        if cls is None:
+            raise KeyError(f'type {cfg["type"]!r} is not a registered component')
+        layout = getattr(cls, 'tap_layout', None)
+        if layout not in (None, self.tap_layout):
+            raise ValueError(f'{cls.__name__} reads taps of {layout} tokens, but '
+                             f'{type(self).__name__}\'s taps hold {self.tap_layout} tokens')
+        defaults = self.component_defaults()
+        wanted = getattr(cls, 'algorithm_args', ())
+        return MODELS.build(cfg, default_args={k: defaults[k] for k in wanted if k in defaults})
 
     def init_weights(self) -> None:
         """Initialise the student, then start the teacher as its exact copy."""

@@ -29,7 +29,7 @@ class TapsMixin:
         return tuple(sorted(set(taps)))
 
     def facts(self) -> Dict[str, int]:
-        """Sizes a supervision component may take from its backbone (``backbone_args``)."""
+        """Sizes a supervision component may take from its backbone (``algorithm_args``)."""
         patch_size = self.patch_embed.projection.kernel_size[0]
         return dict(num_layers=len(self.layers), embed_dims=self.embed_dims,
                     patch_size=patch_size,

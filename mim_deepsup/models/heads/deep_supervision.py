@@ -73,18 +73,23 @@ class DeepSupervision(BaseSupervision):
             5/6 (ViT-B: 6, 8, 10; ViT-L: 12, 16, 20).
         weights (Sequence[float], optional): w_l, one per tap; default 1.0 each.
         decoder (dict | str): shape of every auxiliary decoder (``AuxiliaryDecoders``
-            arguments); ``'light'`` for 256-d x 2 blocks x 8 heads (ours). Default: the
-            released code's 512-d x 8 blocks x 16 heads.
-        head (dict): the criterion (and pixel target) as an mmpretrain MIM head.
+            arguments). Default: the released code's 512-d x 8 blocks x 16 heads.
+            ``light=True`` in the dict (or ``'light'``) starts from 256-d x 2 blocks x 8
+            heads instead (ours); the dict's other keys still apply.
+        head (dict, optional): the criterion (and pixel target) as an mmpretrain MIM head.
+            Default: the algorithm's own head, so every decoder has the same target.
         hybrid (dict, optional): a :class:`FrozenMAEReconstruction` config.
         hybrid_alphas (Sequence[float], optional): a_l in [0, 1], one per tap. Default
             (ours, not published): a_l = l / num_layers, growing with depth as the paper
             describes.
-        num_layers, embed_dims, patch_size, num_patches: the backbone's sizes, filled in by
-            the algorithm.
+        num_layers, embed_dims, patch_size, num_patches: the backbone's sizes, and
+        target_channels: the width of the target generator's output (None if unknown),
+            filled in by the algorithm.
     """
 
-    backbone_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches')
+    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'head',
+                      'target_channels')
+    tap_layout = 'visible'  # MAE decoders: visible tokens and ids_restore
 
     def __init__(self,
                  taps: Optional[Sequence[int]] = None,
@@ -97,25 +102,33 @@ class DeepSupervision(BaseSupervision):
                  embed_dims: int = 768,
                  patch_size: int = 16,
                  num_patches: int = 196,
+                 target_channels: Optional[int] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.taps = check_taps(default_taps(num_layers) if taps is None else taps, num_layers)
         self.required_taps = self.taps
         self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps))
 
-        decoder = LIGHT_DECODER if decoder == 'light' else dict(decoder or {})
-        if not isinstance(decoder, dict):
+        decoder = dict(light=True) if decoder == 'light' else decoder
+        if not isinstance(decoder, (dict, type(None))):
             raise ValueError(f"decoder: expected a dict of AuxiliaryDecoders arguments or "
                              f"'light', got {decoder!r}")
+        decoder = dict(decoder or {})
+        shape = LIGHT_DECODER if decoder.pop('light', False) else {}
         self.decoders = MODELS.build(dict(
-            dict(type='AuxiliaryDecoders', num_patches=num_patches, patch_size=patch_size,
-                 embed_dim=embed_dims), **decoder, taps=self.taps))
+            type='AuxiliaryDecoders', num_patches=num_patches, patch_size=patch_size,
+            embed_dim=embed_dims, **dict(shape, **decoder), taps=self.taps))
 
         head = head or dict(type='MAEPretrainHead', norm_pix=True, patch_size=patch_size,
                             loss=dict(type='PixelReconstructionLoss', criterion='L2'))
         self.head = MODELS.build(head)
         self.pixel_target = hasattr(self.head, 'construct_target')
         self.needs_target = not self.pixel_target
+        width = next(iter(self.decoders.decoders.values())).decoder_pred.out_features
+        expected = patch_size**2 * 3 if self.pixel_target else target_channels
+        if expected is not None and width != expected:
+            raise ValueError(f'decoder.predict_feature_dim: the auxiliary decoders predict '
+                             f'{width} values per patch, the target has {expected}')
 
         self.hybrid = None
         if hybrid is not None:
@@ -123,6 +136,14 @@ class DeepSupervision(BaseSupervision):
                 raise ValueError('hybrid: the hybrid target mixes pixels; head must be a '
                                  'pixel head (MAEPretrainHead)')
             self.hybrid = MODELS.build(hybrid, default_args=dict(key='hybrid'))
+            if self.hybrid.norm_pix != self.head.norm_pix:
+                raise ValueError(f'hybrid.model: the frozen MAE\'s head has norm_pix='
+                                 f'{self.hybrid.norm_pix}, this target norm_pix='
+                                 f'{self.head.norm_pix}: its reconstruction would not be in '
+                                 f'the raw target\'s space')
+        elif hybrid_alphas is not None:
+            raise ValueError('hybrid_alphas: given without hybrid (the frozen MAE whose '
+                             'reconstruction they mix in)')
         default_alphas = [block / num_layers for block in self.taps]
         self.hybrid_alphas = per_tap('hybrid_alphas', hybrid_alphas, self.taps, default_alphas)
         if not all(0.0 <= a <= 1.0 for a in self.hybrid_alphas):
@@ -138,6 +159,7 @@ class DeepSupervision(BaseSupervision):
         losses = {}
         for block, weight, alpha in zip(self.taps, self.weights, self.hybrid_alphas):
             # METHODS.md, DeepMIM hybrid target: a_l * raw + (1 - a_l) * reconstruction
+            # (B, N, p * p * 3) = a_l * (B, N, p * p * 3) + (1 - a_l) * (B, N, p * p * 3)
             target_l = target if recon is None else alpha * target + (1 - alpha) * recon
             # masked patches only (mask (B, N), 1 = removed)
             loss = self.head.loss_module(preds[block], target_l, state.mask)

@@ -21,6 +21,7 @@ class TokenProjection(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
+        self.out_channels = out_channels
         self.proj = nn.Parameter(torch.randn(in_channels, out_channels) * in_channels**-0.5)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -40,9 +41,10 @@ class FrozenFeatureTarget(FrozenModule):
             ``VisionTransformer`` with ``out_type='raw'``; for CLIP ``pre_norm=True`` and
             QuickGELU). Its patch grid must equal the student's.
         projection (dict, optional): applied to the tokens, e.g. ``TokenProjection``.
-        checkpoint (str, optional): local weights; ``prefixes`` maps our ``backbone`` and
+        checkpoint (str): local weights; ``prefixes`` maps our ``backbone`` and
             ``projection`` to the checkpoint's key prefixes (mmpretrain's CLIP: ``visual.``,
-            ``visual_proj.``). None keeps random weights (tests).
+            ``visual_proj.``).
+        random_weights (bool): no checkpoint, random weights (tests only).
         mean, std (Sequence[float]): the normalisation the frozen network expects.
         input_mean, input_std (Sequence[float]): the data preprocessor's normalisation of
             the images it receives (ImageNet's by default).
@@ -56,10 +58,16 @@ class FrozenFeatureTarget(FrozenModule):
                  mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD,
                  input_mean: Sequence[float] = IMAGENET_MEAN,
-                 input_std: Sequence[float] = IMAGENET_STD) -> None:
-        super().__init__(checkpoint, prefixes, key='model.target_generator.checkpoint')
+                 input_std: Sequence[float] = IMAGENET_STD,
+                 random_weights: bool = False) -> None:
+        super().__init__(checkpoint, prefixes, key='model.target_generator.checkpoint',
+                         random_weights=random_weights)
         self.backbone = MODELS.build(backbone)
         self.projection = MODELS.build(projection) if projection is not None else None
+        # N and D of the (B, N, D) targets, checked against the student by the algorithm
+        self.num_patches = self.backbone.patch_resolution[0] * self.backbone.patch_resolution[1]
+        self.out_channels = (getattr(self.projection, 'out_channels', None)
+                             if self.projection is not None else self.backbone.embed_dims)
         # x_frozen = (x * input_std + input_mean - mean) / std = x * scale + shift, per channel
         mean, std = torch.tensor(mean), torch.tensor(std)
         scale = torch.tensor(input_std) / std

@@ -1,5 +1,5 @@
 """The reconstruction of a frozen, already pretrained MAE (DeepMIM's hybrid target)."""
-from typing import Union
+from typing import Optional, Union
 
 import torch
 from mmengine.config import Config
@@ -22,15 +22,18 @@ class FrozenMAEReconstruction(FrozenModule):
     Args:
         model (str | dict): the frozen MAE's model config (its ``backbone`` and ``neck``
             are built), or the path of a config file holding it (``mmpretrain::`` allowed).
-        checkpoint (str, optional): its weights (``backbone.*``, ``neck.*`` keys, as
-            mmpretrain's MAE and our checkpoints have them).
+        checkpoint (str): its weights (``backbone.*``, ``neck.*`` keys, as mmpretrain's MAE
+            and our checkpoints have them).
+        random_weights (bool): no checkpoint, random weights (tests only).
     """
 
-    def __init__(self, model: Union[str, dict], checkpoint: str = None,
-                 key: str = 'hybrid') -> None:
-        super().__init__(checkpoint, key=f'{key}.checkpoint')
+    def __init__(self, model: Union[str, dict], checkpoint: Optional[str] = None,
+                 random_weights: bool = False, key: str = 'hybrid') -> None:
+        super().__init__(checkpoint, key=f'{key}.checkpoint', random_weights=random_weights)
         if isinstance(model, str):  # a config file, or a package's ('mmpretrain::...')
             model = (get_config(model) if '::' in model else Config.fromfile(model)).model
+        # whether its reconstruction is in norm_pix space (MAEPretrainHead's default: no)
+        self.norm_pix = bool(model.get('head', {}).get('norm_pix', False))
         backbone = dict(model['backbone'])
         if backbone.get('type') in ('MAEViT', 'mmpretrain.MAEViT'):
             backbone['type'] = 'TappedMAEViT'  # same weights; can replay a given mask

@@ -17,7 +17,9 @@ class FrozenModule(BaseModule):
 
     Args:
         checkpoint (str, optional): local checkpoint file (a state dict, or a dict with
-            ``state_dict``); None keeps the initialisation (tests, random targets).
+            ``state_dict``). Required unless ``random_weights``.
+        random_weights (bool): keep the random initialisation instead (tests only): a
+            frozen random network's output is no useful target.
         prefixes (dict, optional): our submodule name -> its key prefix in the checkpoint,
             e.g. ``dict(backbone='visual.', projection='visual_proj.')`` for mmpretrain's
             CLIP; by default each submodule's own name (``backbone.``).
@@ -25,8 +27,13 @@ class FrozenModule(BaseModule):
     """
 
     def __init__(self, checkpoint: Optional[str], prefixes: Optional[Dict[str, str]] = None,
-                 key: str = 'checkpoint') -> None:
+                 key: str = 'checkpoint', random_weights: bool = False) -> None:
         super().__init__()
+        if checkpoint is None and not random_weights:
+            raise ValueError(f'{key}: required, a local file with the frozen model\'s weights '
+                             f'(random_weights=True keeps random weights, for tests only)')
+        if checkpoint is not None and random_weights:
+            raise ValueError(f'{key}: give a checkpoint or random_weights=True, not both')
         if checkpoint is not None and not osp.isfile(checkpoint):
             raise FileNotFoundError(f'{key}: no such checkpoint file {checkpoint!r}; expected '
                                     f'a local file with the frozen model\'s weights')

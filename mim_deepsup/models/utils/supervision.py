@@ -1,5 +1,5 @@
 """The interface every extra supervision component implements."""
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -17,9 +17,13 @@ class BaseSupervision(BaseModule):
     - ``needs_teacher``: whether it reads ``state.teacher_tokens``;
     - ``needs_target``: whether it reads ``state.target`` (the algorithm's
       ``target_generator`` output);
-    - ``backbone_args``: constructor arguments the algorithm fills in from its backbone when
-      the config leaves them out (``num_layers``, ``embed_dims``, ``patch_size``,
-      ``num_patches``), so that a config states sizes once, in the backbone.
+    - ``algorithm_args``: constructor arguments the algorithm fills in when the config
+      leaves them out, so that a config states them once: the backbone's ``num_layers``,
+      ``embed_dims``, ``patch_size``, ``num_patches``; MAE's ``head`` config and the
+      ``target_channels`` of its target generator (None if unknown); BEiT's ``num_embed``;
+    - ``tap_layout``: ``'visible'`` if it reads MAE's taps of the visible tokens (with
+      ``state.ids_restore``), ``'all'`` if it reads taps of every position (BEiT), None if
+      either works; an algorithm refuses a component of the other layout.
 
     :meth:`loss` returns a dict whose keys start with ``'loss'`` (summed into the total by
     mmengine) or not (only logged). The algorithm prefixes them with the component's name.
@@ -28,7 +32,8 @@ class BaseSupervision(BaseModule):
     required_taps: Tuple[int, ...] = ()
     needs_teacher: bool = False
     needs_target: bool = False
-    backbone_args: Tuple[str, ...] = ()
+    algorithm_args: Tuple[str, ...] = ()
+    tap_layout: Optional[str] = None
 
     def loss(self, state: MIMState) -> Dict[str, torch.Tensor]:
         raise NotImplementedError(f'{type(self).__name__} must implement loss(state)')
