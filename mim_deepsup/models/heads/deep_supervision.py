@@ -55,7 +55,7 @@ class DeepSupervision(BaseSupervision):
         loss_l = w_l * criterion(pred_l (B, N, D), target_l (B, N, D), mask (B, N))
 
     logged as ``loss_l6``, ``loss_l8``, ... (prefixed with the component's name by the
-    algorithm); the final decoder is the algorithm's own (``loss``), weight 1.
+    algorithm); the final decoder is the algorithm's own (``loss_mim``), weight 1.
 
     Targets (``target_l``):
 
