@@ -367,7 +367,9 @@ def run(cfg):
 def test_runner_iterations(variant, demo_data, tmp_path, frozen_mae_checkpoint):
     overrides = {
         'pixel': {},
-        'light': dict(model=dict(supervisions=dict(deepmim=dict(decoder=dict(light=True))))),
+        # the tiny config states decoder sizes; light alone replaces them
+        'light': dict(model=dict(supervisions=dict(deepmim=dict(
+            decoder=dict(_delete_=True, light=True))))),
         'hybrid': dict(model=dict(supervisions=dict(deepmim=dict(hybrid=dict(
             type='FrozenMAEReconstruction', model=TINY_MAE,
             checkpoint=frozen_mae_checkpoint[0]))))),
@@ -377,6 +379,8 @@ def test_runner_iterations(variant, demo_data, tmp_path, frozen_mae_checkpoint):
                           **overrides)
     runner = run(cfg)
     assert runner.iter == 2
+    width = runner.model.supervisions['deepmim'].decoders.decoders['l3'].decoder_embed
+    assert width.out_features == (256 if variant == 'light' else 64)
     history = runner.message_hub.log_scalars
     for key in ('train/loss', 'train/loss_deepmim_l3', 'train/loss_deepmim_l5'):
         values = history[key].data[0]

@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Optional
 
 import torch
 from mmengine.config import Config, DictAction
@@ -67,9 +68,12 @@ def build_step(config: str, batch_size: int, device: torch.device, cfg_options=N
     return step, size
 
 
-def step_flops(step) -> float:
-    """FLOPs of one training step as torch's FlopCounterMode counts them."""
-    from torch.utils.flop_counter import FlopCounterMode  # torch >= 2.1
+def step_flops(step) -> Optional[float]:
+    """FLOPs of one training step as torch's FlopCounterMode counts them (torch >= 2.1)."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops()
@@ -173,14 +177,14 @@ def run(args, device):
         if not args.no_memory:
             peak = peak_memory_mib(config, args.batch_size, args.warmup + 1, device, options)
             memory = f', peak memory {peak:.0f} MiB'
-        if not args.no_flops:
-            flops.append(step_flops(step))
-            memory += (f', {flops[-1] / 1e9:.1f} GFLOP/step '
-                       f'({flops[-1] / 1e9 / median:.0f} GFLOP/s)')
+        count = None if args.no_flops else step_flops(step)
+        if count is not None:
+            flops.append(count)
+            memory += f', {count / 1e9:.1f} GFLOP/step ({count / 1e9 / median:.0f} GFLOP/s)'
         print(f'{osp.basename(config)} ({size} px): step {median:.3f} s (min {min(t):.3f}, '
               f'max {max(t):.3f}), {args.batch_size / median:.1f} images/s{memory}')
     if args.baseline:
-        if flops:
+        if len(flops) == 2:
             print(f'FLOPs ratio to baseline: {flops[0] / flops[1]:.3f}')
         print(f'ratio to baseline: {medians[0] / medians[1]:.3f}')
 
