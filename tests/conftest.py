@@ -66,3 +66,13 @@ def manual_masked_pass(backbone, x, seed):
         tokens = layer(tokens)
         outputs[i] = tokens
     return mask, ids_restore, outputs
+
+
+def build_model(cfg, seed=0):
+    """Build a model config with a fixed seed, initialise it and put it in training mode."""
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.train()
+    return model

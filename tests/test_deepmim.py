@@ -5,6 +5,7 @@ import os.path as osp
 import pytest
 import torch
 from conftest import ROOT, TINY_MAE, manual_masked_pass, tiny_runner_cfg
+from conftest import build_model as build
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
@@ -34,14 +35,6 @@ def model_cfg(config=TINY_DEEPMIM, **changes):
 
 def deepmim_cfg(**component):
     return model_cfg(supervisions=dict(deepmim=component))
-
-
-def build(cfg, seed=0):
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    model.train()
-    return model
 
 
 def images(batch=4, size=32, seed=1):

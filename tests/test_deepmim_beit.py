@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import ROOT, tiny_runner_cfg
+from conftest import build_model as build
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
@@ -17,14 +18,6 @@ def model_cfg(**changes):
     cfg = Config.fromfile(TINY_BEIT)
     cfg.merge_from_dict(dict(model=changes))
     return cfg.model
-
-
-def build(cfg, seed=0):
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    model.train()
-    return model
 
 
 def batch(n=4, seed=1):
