@@ -1,13 +1,13 @@
 """MAE whose loss is composed of named supervision components."""
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmpretrain.models import MAE
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils import MIMState
+from ..utils import MIMState, check_view_mask_ratio, disjoint_view_masks
 from .supervisions_mixin import SupervisionsMixin
 
 
@@ -21,6 +21,12 @@ class ComposableMAE(SupervisionsMixin, MAE):
     ``loss`` term exactly as in MAE; each component adds its named terms. With no component
     the losses and gradients are MAE's, bit for bit. With components, MAE's term is named
     ``loss_mim``, so that mmengine's logged ``loss`` is the optimised total.
+
+    Several views (LUT): when a component reads V > 1 views of each image, the data gives
+    a list of V (B, 3, H, W) batches (mmpretrain's ``MultiView``). One noise draw masks
+    them with disjoint visible sets (:func:`disjoint_view_masks`), the student encodes all
+    V x B masked images in one batched pass and the teacher all unmasked ones in another;
+    only the first view (the MIM view) is decoded for ``loss_mim``.
 
     Args:
         backbone (dict): a backbone with ``forward_taps`` (e.g. ``TappedMAEViT``).
@@ -37,6 +43,9 @@ class ComposableMAE(SupervisionsMixin, MAE):
             decoder, ``head.loss(pred, target, mask)`` as in mmpretrain's MILAN, instead of
             the images. Run once per step without gradient and shared with the components
             as ``state.target``.
+        batch_views (bool): encode the views in one batched pass (default). False runs one
+            pass per view, as the LUT authors' code does, to compare against; the losses
+            are the same up to floating-point rounding.
         **kwargs: the rest of :class:`MAE`'s arguments.
     """
 
@@ -48,11 +57,15 @@ class ComposableMAE(SupervisionsMixin, MAE):
                  head: Optional[dict] = None,
                  supervisions: Optional[Dict[str, dict]] = None,
                  teacher: Optional[dict] = None,
+                 batch_views: bool = True,
                  **kwargs) -> None:
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         self._head_cfg = copy.deepcopy(head)
         self._check_target_generator()
         self._setup_supervisions(supervisions, teacher)
+        self.batch_views = batch_views
+        check_view_mask_ratio(self.backbone.mask_ratio, self.num_views,
+                              key='model.backbone.mask_ratio')
         last = len(self.backbone.layers) - 1
         if self.needs_teacher and list(getattr(self.backbone, 'out_indices', [last])) != [last]:
             raise ValueError(f'model.backbone.out_indices must be [-1] when a component reads '
@@ -78,25 +91,73 @@ class ComposableMAE(SupervisionsMixin, MAE):
         return dict(super().component_defaults(), head=copy.deepcopy(self._head_cfg),
                     target_channels=getattr(generator, 'out_channels', None))
 
-    def compute_state(self, inputs: torch.Tensor, data_samples=None) -> MIMState:
-        """The student's masked pass (once) and, if asked for, the teacher's pass (once)."""
-        (latent, mask, ids_restore), taps = self.backbone.forward_taps(inputs, self.taps)
-        state = MIMState(inputs=inputs, latent=latent, mask=mask, ids_restore=ids_restore,
-                         taps=taps, progress=self.progress, data_samples=data_samples)
+    def _views(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]) -> List[torch.Tensor]:
+        """The list of V (B, 3, H, W) view batches, checked against what components read."""
+        views = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+        if len(views) != self.num_views:
+            raise ValueError(
+                f'the data gives {len(views)} view(s) of each image, model.supervisions read '
+                f'{self.num_views}: use mmpretrain\'s MultiView with num_views summing to '
+                f'{self.num_views} in train_dataloader.dataset.pipeline' if self.num_views > 1
+                else f'the data gives {len(views)} views of each image, but no component in '
+                f'model.supervisions reads more than one: drop MultiView from the pipeline')
+        return views
+
+    def _student_pass(self, views: List[torch.Tensor]):
+        """The student's masked pass over every view: ((latent, mask, ids_restore), taps),
+        each (V * B, ...) view-major."""
+        if len(views) == 1:  # MAE's own random masking
+            return self.backbone.forward_taps(views[0], self.taps)
+        batch, num_patches = len(views[0]), self.backbone.facts()['num_patches']
+        num_visible = int(num_patches * (1 - self.backbone.mask_ratio))
+        noise = torch.rand(batch, num_patches, device=views[0].device)  # (B, N)
+        ids_restore = disjoint_view_masks(noise, len(views), num_visible)  # (V * B, N)
+        if self.batch_views:
+            return self.backbone.forward_taps(torch.cat(views), self.taps,
+                                              ids_restore=ids_restore, num_visible=num_visible)
+        passes = [self.backbone.forward_taps(view, self.taps, ids_restore=ids,
+                                             num_visible=num_visible)
+                  for view, ids in zip(views, ids_restore.split(batch))]
+        outputs = tuple(torch.cat(parts) for parts in zip(*(out for out, _ in passes)))
+        return outputs, {b: torch.cat([taps[b] for _, taps in passes]) for b in self.taps}
+
+    def _teacher_pass(self, views: List[torch.Tensor]) -> torch.Tensor:
+        """(V * B, 1 + N, C): the teacher's final-normed tokens of every unmasked view."""
+        teacher = self.teacher['backbone']
+        with torch.no_grad():
+            if len(views) == 1:
+                return teacher(views[0], mask=None)[0]
+            if self.batch_views:
+                return teacher(torch.cat(views), mask=None)[0]
+            return torch.cat([teacher(view, mask=None)[0] for view in views])
+
+    def compute_state(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]],
+                      data_samples=None) -> MIMState:
+        """The student's masked pass (once) and, if asked for, the teacher's pass (once),
+        each over every view; the state's single-view fields describe the first view."""
+        views = self._views(inputs)
+        num_views, batch = len(views), len(views[0])
+        (latent, mask, ids_restore), taps = self._student_pass(views)
+        state = MIMState(inputs=views[0], latent=latent[:batch], mask=mask[:batch],
+                         ids_restore=ids_restore[:batch],
+                         taps={b: t[:batch] for b, t in taps.items()}, progress=self.progress,
+                         data_samples=data_samples, num_views=num_views,
+                         view_latents=latent.unflatten(0, (num_views, batch)))
         if self.with_target_generator:
             with torch.no_grad():
-                state.target = self.target_generator(inputs)
+                state.target = self.target_generator(views[0])
         if self.needs_teacher:
-            with torch.no_grad():
-                # (B, 1 + N, C): final-normed tokens of the unmasked images
-                state.teacher_tokens = self.teacher['backbone'](inputs, mask=None)[0]
+            tokens = self._teacher_pass(views)  # (V * B, 1 + N, C)
+            state.teacher_tokens = tokens[:batch]
+            state.view_teacher_tokens = tokens.unflatten(0, (num_views, batch))
         return state
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+    def loss(self, inputs: Union[torch.Tensor, List[torch.Tensor]],
+             data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
         state = self.compute_state(inputs, data_samples)
         pred = self.neck(state.latent, state.ids_restore)  # (B, N, p*p*3)
-        target = inputs if state.target is None else state.target
+        target = state.inputs if state.target is None else state.target
         # MAE's own key without components; with them mmengine's `loss` is the total
         key = 'loss_mim' if self.supervisions else 'loss'
         losses = {key: self.head.loss(pred, target, state.mask)}

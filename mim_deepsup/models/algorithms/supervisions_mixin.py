@@ -49,16 +49,33 @@ class SupervisionsMixin:
         self.taps = self.backbone.check_taps(
             [b for c in self.supervisions.values() for b in c.required_taps],
             key='model.supervisions[*].required_taps')
+        self.num_views = max([c.required_views for c in self.supervisions.values()],
+                             default=1)
         self.needs_teacher = any(c.needs_teacher for c in self.supervisions.values())
+        self._setup_teacher(teacher)
+        self.progress = 0.0
+
+    def _setup_teacher(self, teacher: Optional[dict]) -> None:
+        """Build the EMA teacher, also over the components' ``teacher_modules``."""
+        own = {name: {m: f'supervisions.{name}.{m}' for m in c.teacher_modules}
+               for name, c in self.supervisions.items()}
         if teacher is None and self.needs_teacher:
             teacher = dict(type='EMATeacher')
         self.teacher = None
-        if teacher is not None:
-            self.teacher = MODELS.build(teacher, default_args=dict(student=self))
-            if self.needs_teacher and 'backbone' not in self.teacher.sources:
-                raise ValueError(f'model.teacher.sources must include "backbone" (a component '
-                                 f'reads the teacher\'s tokens), got {self.teacher.sources}')
-        self.progress = 0.0
+        if teacher is None:
+            return
+        teacher = dict(teacher)
+        sources = list(teacher.get('sources', ['backbone']))
+        teacher['sources'] = sources + [p for paths in own.values() for p in paths.values()
+                                        if p not in sources]
+        self.teacher = MODELS.build(teacher, default_args=dict(student=self))
+        if self.needs_teacher and 'backbone' not in self.teacher.sources:
+            raise ValueError(f'model.teacher.sources must include "backbone" (a component '
+                             f'reads the teacher\'s tokens), got {self.teacher.sources}')
+        for name, paths in own.items():
+            # a plain dict: the copies are the teacher's modules, saved under model.teacher
+            self.supervisions[name].teacher_copies = {m: self.teacher[p]
+                                                      for m, p in paths.items()}
 
     def component_defaults(self) -> Dict[str, object]:
         """What a component may take from the algorithm (its ``algorithm_args``)."""

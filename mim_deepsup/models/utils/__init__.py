@@ -2,5 +2,9 @@ from .ema_teacher import EMATeacher
 from .frozen import FrozenModule
 from .mim_state import MIMState
 from .supervision import BaseSupervision
+from .view_masking import check_view_mask_ratio, disjoint_view_masks
 
-__all__ = ['BaseSupervision', 'EMATeacher', 'FrozenModule', 'MIMState']
+__all__ = [
+    'BaseSupervision', 'EMATeacher', 'FrozenModule', 'MIMState', 'check_view_mask_ratio',
+    'disjoint_view_masks'
+]

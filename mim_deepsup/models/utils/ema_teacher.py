@@ -23,20 +23,25 @@ class EMATeacher(nn.Module):
 
     The update runs after each optimizer step (:class:`EMATeacherHook`); the teacher's
     weights are ordinary parameters of the algorithm, so checkpoints save them and resuming
-    restores them exactly. Buffers are copied from the student, not averaged.
+    restores them exactly. Buffers (e.g. BatchNorm running statistics) are copied from the
+    student, or, with ``average_buffers=True``, floating-point buffers are averaged with the
+    same momentum and the others copied (the LUT authors' EMA averages every state-dict
+    entry).
 
     Args:
         student (nn.Module): the algorithm the parts are copied from.
         sources (Sequence[str]): attribute paths of the parts to copy.
         base_momentum (float): m at t = 0, in [0, 1].
         end_momentum (float): m at t = 1, in [0, 1].
+        average_buffers (bool): average floating-point buffers instead of copying them.
     """
 
     def __init__(self,
                  student: nn.Module,
                  sources: Sequence[str] = ('backbone', ),
                  base_momentum: float = 0.996,
-                 end_momentum: float = 1.0) -> None:
+                 end_momentum: float = 1.0,
+                 average_buffers: bool = False) -> None:
         super().__init__()
         for key, value in (('base_momentum', base_momentum), ('end_momentum', end_momentum)):
             if not 0.0 <= value <= 1.0:
@@ -47,6 +52,7 @@ class EMATeacher(nn.Module):
         self.sources = tuple(sources)
         self.base_momentum = base_momentum
         self.end_momentum = end_momentum
+        self.average_buffers = average_buffers
         self.ema = nn.ModuleDict({
             self._key(path): copy.deepcopy(self._source(student, path))
             for path in self.sources
@@ -91,7 +97,10 @@ class EMATeacher(nn.Module):
             # theta_T + (1 - m) (theta_S - theta_T) = m theta_T + (1 - m) theta_S
             torch._foreach_lerp_(t_params, s_params, weight)
             for t_buf, s_buf in zip(teacher.buffers(), source.buffers()):
-                t_buf.copy_(s_buf)
+                if self.average_buffers and t_buf.is_floating_point():
+                    t_buf.lerp_(s_buf, weight)
+                else:
+                    t_buf.copy_(s_buf)
 
     @torch.no_grad()
     def reset(self, student: nn.Module) -> None:

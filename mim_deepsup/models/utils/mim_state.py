@@ -9,7 +9,13 @@ import torch
 class MIMState:
     """The shared state of one MIM training step (see ../shared/DESIGN.md).
 
-    Shapes: B images, N patches, K = N * (1 - mask_ratio) visible patches, C channels.
+    Shapes: B images, N patches, K = N * (1 - mask_ratio) visible patches, C channels,
+    V views of each image (1 unless a component asks for more, e.g. LUT's 2).
+
+    With V > 1 the first view is the MIM view: ``inputs``, ``latent``, ``mask``,
+    ``ids_restore``, ``taps``, ``teacher_tokens`` and ``target`` describe it alone, so a
+    component written for one view works unchanged; ``view_latents`` and
+    ``view_teacher_tokens`` hold every view (``view_latents[0]`` is ``latent``).
 
     Attributes:
         inputs: (B, 3, H, W) the preprocessed images the student saw.
@@ -25,6 +31,11 @@ class MIMState:
             (B, N, D) features of a frozen network, or None without a target generator.
         progress: training progress t in [0, 1] from :class:`TrainingProgressHook`.
         data_samples: the batch's data samples.
+        num_views: V.
+        view_latents: (V, B, 1 + K, C) every view's final-normed tokens, from the same
+            batched pass as ``latent`` (MAE; None for BEiT).
+        view_teacher_tokens: (V, B, 1 + N, C) the teacher's tokens on every unmasked view,
+            or None when no component asked for the teacher.
     """
 
     inputs: torch.Tensor
@@ -36,3 +47,6 @@ class MIMState:
     target: Optional[torch.Tensor] = None
     progress: float = 0.0
     data_samples: Optional[List] = None
+    num_views: int = 1
+    view_latents: Optional[torch.Tensor] = None
+    view_teacher_tokens: Optional[torch.Tensor] = None

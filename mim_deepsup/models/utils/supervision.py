@@ -3,6 +3,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
+from torch import nn
 
 from .mim_state import MIMState
 
@@ -14,7 +15,14 @@ class BaseSupervision(BaseModule):
     components:
 
     - ``required_taps``: block numbers (from 1) whose outputs it reads from ``state.taps``;
-    - ``needs_teacher``: whether it reads ``state.teacher_tokens``;
+    - ``needs_teacher``: whether it reads ``state.teacher_tokens`` (or
+      ``state.view_teacher_tokens``);
+    - ``teacher_modules``: names of its own submodules the EMA teacher also copies (e.g.
+      LUT's ``'projector'``); the algorithm fills ``teacher_copies`` (name -> the teacher's
+      copy) after building the teacher. The copies belong to the algorithm's ``teacher``,
+      not to the component: ``teacher_copies`` is a plain dict, outside the state dict;
+    - ``required_views``: how many views of each image it reads (LUT: 2); the algorithm
+      masks the views with disjoint visible sets and runs them as one batched pass;
     - ``needs_target``: whether it reads ``state.target`` (the algorithm's
       ``target_generator`` output);
     - ``algorithm_args``: constructor arguments the algorithm fills in when the config
@@ -31,6 +39,9 @@ class BaseSupervision(BaseModule):
 
     required_taps: Tuple[int, ...] = ()
     needs_teacher: bool = False
+    teacher_modules: Tuple[str, ...] = ()
+    teacher_copies: Dict[str, nn.Module] = {}
+    required_views: int = 1
     needs_target: bool = False
     algorithm_args: Tuple[str, ...] = ()
     tap_layout: Optional[str] = None

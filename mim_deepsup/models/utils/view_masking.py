@@ -1,0 +1,43 @@
+"""Masks for several views of each image: one noise draw, disjoint visible sets."""
+import torch
+
+
+def check_view_mask_ratio(mask_ratio: float, num_views: int, key: str) -> None:
+    """V views with disjoint visible sets of K = N (1 - r) patches need r >= 1 - 1 / V."""
+    if num_views > 1 and mask_ratio < 1 - 1 / num_views:
+        raise ValueError(
+            f'{key} is {mask_ratio}, but {num_views} views of each image are masked with '
+            f'disjoint visible sets, which needs a mask ratio of at least '
+            f'{1 - 1 / num_views:g} (each view keeps N * (1 - ratio) patches)')
+
+
+def disjoint_view_masks(noise: torch.Tensor, num_views: int,
+                        num_visible: int) -> torch.Tensor:
+    """MAE-style ``ids_restore`` for ``num_views`` views of each image (METHODS.md, LUT).
+
+    One noise draw orders the patches of each image (``ids_shuffle = argsort(noise)``, as
+    in MAE); view v keeps ``ids_shuffle[:, v K:(v + 1) K]``, so the views' visible sets are
+    disjoint and view 0 keeps exactly what MAE would keep for the same noise. Each view's
+    order is ``ids_shuffle`` rotated left by v K, whose inverse permutation is returned.
+
+    Args:
+        noise: (B, N) one random draw per patch.
+        num_views: V.
+        num_visible: K, the visible patches per view; V K <= N.
+
+    Returns:
+        (V * B, N) long: view-major ``ids_restore``; the first K of each row's inverse are
+        that view's visible patches, and ``ids_restore >= K`` is its mask (1 = removed).
+    """
+    batch, num_patches = noise.shape
+    if num_views * num_visible > num_patches:
+        raise ValueError(f'{num_views} views x {num_visible} visible patches exceed the '
+                         f'{num_patches} patches of an image: the visible sets cannot be '
+                         f'disjoint')
+    ids_shuffle = torch.argsort(noise, dim=1)  # (B, N), ascending: small noise is kept
+    arange = torch.arange(num_patches, device=noise.device)
+    shifts = torch.arange(num_views, device=noise.device) * num_visible
+    rotation = (arange + shifts[:, None]) % num_patches  # (V, N)
+    view_shuffle = ids_shuffle[:, rotation]  # (B, V, N)
+    view_shuffle = view_shuffle.transpose(0, 1).reshape(num_views * batch, num_patches)
+    return torch.argsort(view_shuffle, dim=1)  # (V * B, N)
