@@ -1,0 +1,5 @@
+"""Data transforms of the techniques (registered in mmpretrain's TRANSFORMS)."""
+from .simple_resized_crop import SimpleResizedCrop
+from .three_augment import ThreeAugment
+
+__all__ = ['SimpleResizedCrop', 'ThreeAugment']

@@ -1,0 +1,112 @@
+"""LUT's view transforms: simple resized crop (SRC) and 3-Augment."""
+import mmcv
+import numpy as np
+import pytest
+from mmpretrain.registry import TRANSFORMS
+
+import mim_deepsup  # noqa: F401
+
+
+def image(height, width, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def reflect_shifts(out, img, padding):
+    """Every (dy, dx) for which ``out`` is ``img``, reflect-padded, shifted by (dy, dx)."""
+    padded = np.pad(img, ((padding, padding), (padding, padding), (0, 0)), mode='reflect')
+    size = out.shape[0]
+    return [(top - padding, left - padding)
+            for top in range(padded.shape[0] - size + 1)
+            for left in range(padded.shape[1] - size + 1)
+            if np.array_equal(padded[top:top + size, left:left + size], out)]
+
+
+def test_src_keeps_the_whole_square_image_up_to_a_reflect_padded_shift():
+    src = TRANSFORMS.build(dict(type='SimpleResizedCrop', size=32))
+    img = image(64, 64)
+    # the short side goes to 32 with Pillow bicubic: the whole image, no scale jitter
+    resized = mmcv.imresize(img, (32, 32), interpolation='bicubic', backend='pillow')
+    np.random.seed(0)
+    shifts = set()
+    for _ in range(40):
+        out = src(dict(img=img.copy()))['img']
+        assert out.shape == (32, 32, 3)
+        found = reflect_shifts(out, resized, 4)
+        assert len(found) == 1, found  # exactly one shift explains it (random content)
+        dy, dx = found[0]
+        assert abs(dy) <= 4 and abs(dx) <= 4
+        shifts.add(found[0])
+    assert len(shifts) > 10  # the crop position is drawn anew each time
+    # the padding is a reflection, never black: mmpretrain's RandomCrop pads with zeros
+    corner = [s for s in shifts if s[0] < 0 and s[1] < 0]
+    assert corner, 'expected some crops reaching into the padding'
+
+
+def test_src_crops_the_long_side_without_resizing_it_further():
+    src = TRANSFORMS.build(dict(type='SimpleResizedCrop', size=32, padding=0))
+    img = image(48, 96)  # short side 48 -> 32, long side 96 -> 64
+    resized = mmcv.imresize(img, (64, 32), interpolation='bicubic', backend='pillow')
+    np.random.seed(1)
+    lefts = set()
+    for _ in range(20):
+        out = src(dict(img=img.copy()))['img']
+        found = reflect_shifts(out, resized, 0)
+        assert len(found) == 1 and found[0][0] == 0
+        lefts.add(found[0][1])
+    assert len(lefts) > 5 and max(lefts) <= 32
+
+
+@pytest.mark.parametrize('cfg, key', [
+    (dict(size=0), 'SimpleResizedCrop.size'),
+    (dict(size=32, padding=-1), 'SimpleResizedCrop.padding'),
+    (dict(size=32, padding_mode='wrap'), 'SimpleResizedCrop.padding_mode'),
+])
+def test_src_bad_arguments_name_the_key(cfg, key):
+    with pytest.raises(ValueError, match=key):
+        TRANSFORMS.build(dict(type='SimpleResizedCrop', **cfg))
+
+
+def test_three_augment_applies_exactly_one_of_its_three():
+    aug = TRANSFORMS.build(dict(type='ThreeAugment'))
+    img = image(32, 32, seed=3)
+    solarized = mmcv.solarize(img, thr=128)
+    calls = []
+    for index, pipeline in enumerate(aug.transforms):
+        def spy(results, _pipeline=pipeline, _index=index):
+            calls.append(_index)
+            return _pipeline(results)
+        aug.transforms[index] = spy
+    np.random.seed(0)
+    kinds = []
+    for step in range(60):
+        out = aug(dict(img=img.copy()))['img']
+        assert len(calls) == step + 1  # one transform per call
+        gray = np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 1],
+                                                                          out[..., 2])
+        solar = np.array_equal(out, solarized)
+        blurred = not gray and not solar and not np.array_equal(out, img)
+        assert gray + solar + blurred == 1
+        kind = ['gray', 'solarize', 'blur'][calls[-1]]
+        assert {'gray': gray, 'solarize': solar, 'blur': blurred}[kind]
+        kinds.append(kind)
+    assert {k: kinds.count(k) > 10 for k in ('gray', 'solarize', 'blur')} == {
+        'gray': True, 'solarize': True, 'blur': True}
+
+
+def test_three_augment_grayscale_is_luma_of_the_bgr_image():
+    aug = TRANSFORMS.build(dict(type='ThreeAugment'))
+    img = np.zeros((2, 2, 3), np.uint8)
+    img[..., 2] = 200  # pure red in BGR order
+    out = aug.transforms[0](dict(img=img.copy()))['img']
+    assert out.shape == (2, 2, 3) and (out == int(0.299 * 200)).all()
+
+
+def test_three_augment_blur_radius_is_uniform_in_the_range():
+    aug = TRANSFORMS.build(dict(type='ThreeAugment', blur_radius=(0.1, 2.0)))
+    blur = aug.transforms[2].transforms[0]
+    np.random.seed(0)
+    radii = np.array([blur.random_magnitude() for _ in range(2000)])
+    assert radii.min() >= 0.1 and radii.max() <= 2.0
+    assert abs(radii.mean() - 1.05) < 0.05
+    with pytest.raises(ValueError, match='ThreeAugment.blur_radius'):
+        TRANSFORMS.build(dict(type='ThreeAugment', blur_radius=(2.0, 0.1)))
