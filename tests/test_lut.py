@@ -330,3 +330,44 @@ def test_the_two_view_pipeline_of_the_vit_b_config(demo_data):
     assert len(views) == 2
     assert all(v.shape == (3, 224, 224) and v.dtype == torch.uint8 for v in views)
     assert not torch.equal(views[0], views[1])  # own crops, colour on the second only
+
+
+def test_benchmark_tool_feeds_two_views_and_compares_separate_passes(capsys):
+    from tools.benchmark import main
+    main([TINY_LUT, '--baseline', TINY_LUT, '--cfg-options', 'model.batch_views=False',
+          '--iters', '1', '--warmup', '1', '--batch-size', '4', '--no-memory'])
+    lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if '(32 px): step' in line]) == 2
+    # four separate passes do the same arithmetic as two batched ones
+    assert lines[-2] == 'FLOPs ratio to baseline: 1.000'
+
+
+def test_optimizer_leaves_the_teacher_out_quietly_and_keeps_paramwise_rules(monkeypatch):
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.optim.optimizer import default_constructor
+    from mmengine.registry import init_default_scope
+
+    from mim_deepsup.engine.optimizers import skip_frozen_constructor
+    init_default_scope('mmpretrain')  # as the Runner does
+    messages = []
+    for module in (default_constructor, skip_frozen_constructor):
+        monkeypatch.setattr(module, 'print_log', lambda msg, **kw: messages.append(msg))
+    cfg = lut_config()
+    model = build_model(cfg.model)
+    wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    # the student's fixed position embeddings keep mmengine's warning; the teacher: one line
+    assert [m for m in messages if 'is skipped since' in m] == [
+        'backbone.pos_embed is skipped since its requires_grad=False',
+        'neck.decoder_pos_embed is skipped since its requires_grad=False']
+    assert [m for m in messages if m.startswith('teacher: ')] == [
+        f'teacher: {len(list(model.teacher.parameters()))} parameters without gradients (a '
+        f'frozen or EMA module) are not optimised']
+    groups = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
+    assert not any(id(p) in groups for p in model.teacher.parameters())
+    student = [p for p in model.parameters() if p.requires_grad]
+    assert all(id(p) in groups for p in student)
+    wd = cfg.optim_wrapper.optimizer.weight_decay
+    bc = model.supervisions['bc']
+    assert groups[id(bc.projector.fc0.weight)]['weight_decay'] == wd
+    assert groups[id(bc.projector.bn0.weight)]['weight_decay'] == 0.0  # norm_decay_mult
+    assert groups[id(model.backbone.cls_token)]['weight_decay'] == 0.0  # mmpretrain's keys

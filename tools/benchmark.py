@@ -5,13 +5,15 @@
 
 A config may also be named as ``mmpretrain::mae/...py``.
 
-Random images at the model's real input size go through the model's own data preprocessor
-and ``train_step``. With ``--baseline``, the two models are timed in the same process,
-alternating step by step, so both see the same machine state. Reported: median step time,
-images/s, peak memory (CUDA: max allocated; CPU: peak resident memory of a child process
-that runs the same steps alone), the FLOPs of one step (forward + backward, counted by
-torch's FlopCounterMode: matrix products, convolutions, attention) and the ratio of the
-medians next to the ratio the FLOPs predict.
+Random images at the model's real input size (one batch per view the model reads) go
+through the model's own data preprocessor and ``train_step``, followed by the EMA teacher's
+update when the model has a teacher (as ``EMATeacherHook`` does after each step). With
+``--baseline``, the two models are timed in the same process, alternating step by step, so
+both see the same machine state. Reported: median step time, images/s, peak memory (CUDA:
+max allocated; CPU: peak resident memory of a child process that runs the same steps
+alone), the FLOPs of one step (forward + backward, counted by torch's FlopCounterMode:
+matrix products, convolutions, attention), the ratio of the medians next to the ratio the
+FLOPs predict, and the spread of the per-step ratios (each step over the baseline's next).
 """
 import argparse
 import logging
@@ -55,13 +57,20 @@ def build_step(config: str, batch_size: int, device: torch.device, cfg_options=N
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     size = cfg.model.backbone.get('img_size', 224)
     generator = torch.Generator().manual_seed(0)
-    # what PackInputs + default_collate give: a (B, 3, H, W) uint8 batch
-    images = torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8,
+    # what PackInputs + default_collate give: a (B, 3, H, W) uint8 batch, or a list of
+    # V of them when the model reads V views of each image (MultiView)
+    views = [torch.randint(0, 256, (batch_size, 3, size, size), dtype=torch.uint8,
                            generator=generator)
-    data = dict(inputs=images, data_samples=[DataSample() for _ in range(batch_size)])
+             for _ in range(getattr(model, 'num_views', 1))]
+    data = dict(inputs=views[0] if len(views) == 1 else views,
+                data_samples=[DataSample() for _ in range(batch_size)])
+
+    teacher = getattr(model, 'teacher', None) is not None
 
     def step():
         model.train_step(data, optim_wrapper)
+        if teacher:  # what EMATeacherHook does after every optimizer step
+            model.update_teacher(0.0)
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
 
@@ -184,6 +193,12 @@ def run(args, device):
         print(f'{osp.basename(config)} ({size} px): step {median:.3f} s (min {min(t):.3f}, '
               f'max {max(t):.3f}), {args.batch_size / median:.1f} images/s{memory}')
     if args.baseline:
+        # each timed step of CONFIG over the baseline's step right after it
+        paired = sorted(a / b for a, b in zip(*times))
+        quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+        print(f'paired step ratios: median {statistics.median(paired):.3f}, quartiles '
+              f'{quartiles[0]:.3f}-{quartiles[2]:.3f}, {sum(r < 1 for r in paired)} of '
+              f'{len(paired)} below 1')
         if len(flops) == 2:
             print(f'FLOPs ratio to baseline: {flops[0] / flops[1]:.3f}')
         print(f'ratio to baseline: {medians[0] / medians[1]:.3f}')

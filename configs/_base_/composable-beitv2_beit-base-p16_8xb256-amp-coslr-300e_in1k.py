@@ -13,3 +13,6 @@ model = dict(
 
 # see the MAE base: no injected `_scope_` for `default_collate`
 train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+# frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
+# line each, not one warning per parameter
+optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')

@@ -14,3 +14,6 @@ model = dict(
 # Inheriting through `mmpretrain::` injects `_scope_` into every dict, and mmengine would
 # pass it on to `default_collate` (TypeError): restate the collate function without it.
 train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+# frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
+# line each, not one warning per parameter
+optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')

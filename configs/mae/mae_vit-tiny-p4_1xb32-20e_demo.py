@@ -36,6 +36,7 @@ train_dataloader = dict(
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor={{_base_.optim_wrapper.constructor}},
     optimizer={{_base_.optim_wrapper.optimizer}},
     paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
 

@@ -36,12 +36,13 @@ def cross_view_cosine_loss(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         q: (V, B, D) the student's predictions, one per view.
         k: (V, B, D) the teacher's projections, one per view.
     """
-    num_views = q.shape[0]
+    num_views, batch = q.shape[:2]
     q = F.normalize(q.float(), dim=-1)  # (V, B, D), fp32 under autocast too
     k = F.normalize(k.float(), dim=-1)
     cos = torch.einsum('vbd,wbd->vwb', q, k)  # (V, V, B): student view v, teacher view w
-    other = ~torch.eye(num_views, dtype=torch.bool, device=q.device)  # (V, V), v != w
-    return (2 - 2 * cos[other]).mean()  # (V (V - 1), B) -> ()
+    other = 1 - torch.eye(num_views, device=q.device)  # (V, V), 1 where v != w
+    # a weighted sum, not boolean indexing: no data-dependent shape, no device sync
+    return ((2 - 2 * cos) * other[:, :, None]).sum() / (num_views * (num_views - 1) * batch)
 
 
 @MODELS.register_module()
