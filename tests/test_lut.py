@@ -371,3 +371,19 @@ def test_optimizer_leaves_the_teacher_out_quietly_and_keeps_paramwise_rules(monk
     assert groups[id(bc.projector.fc0.weight)]['weight_decay'] == wd
     assert groups[id(bc.projector.bn0.weight)]['weight_decay'] == 0.0  # norm_decay_mult
     assert groups[id(model.backbone.cls_token)]['weight_decay'] == 0.0  # mmpretrain's keys
+
+
+def test_fine_tuning_loads_the_students_backbone_not_the_teachers(lut_run):
+    full, work_dir = lut_run
+    vit = MODELS.build(dict(
+        type='VisionTransformer', arch=dict(embed_dims=64, num_layers=6, num_heads=4,
+                                            feedforward_channels=256),
+        img_size=32, patch_size=4,
+        init_cfg=dict(type='Pretrained', checkpoint=osp.join(work_dir, 'epoch_2.pth'),
+                      prefix='backbone.')))
+    vit.init_weights()
+    key = 'layers.0.ffn.layers.1.weight'
+    student = full.model.backbone.state_dict()[key]
+    teacher = full.model.teacher['backbone'].state_dict()[key]
+    assert not torch.equal(student, teacher)
+    assert torch.equal(vit.state_dict()[key], student)
