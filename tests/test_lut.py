@@ -4,12 +4,14 @@ import glob
 import math
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT, TINY_MAE, build_model, tiny_runner_cfg
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from mmpretrain.registry import MODELS
+from mmpretrain.registry import HOOKS, MODELS
 from torch import nn
 
 from mim_deepsup.models import MIMState, disjoint_view_masks
@@ -113,6 +115,28 @@ def test_cross_view_loss_is_the_batch_mean_of_both_pairs():
     assert cross_view_cosine_loss(q, k).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_cross_view_loss_stays_fp32_under_autocast():
+    generator = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 6, 32, generator=generator), torch.randn(2, 6, 32, generator=generator)
+    expected = cross_view_cosine_loss(q, k)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = cross_view_cosine_loss(q.bfloat16(), k.bfloat16())
+        same_inputs = cross_view_cosine_loss(q, k)
+    assert got.dtype == same_inputs.dtype == torch.float32
+    assert same_inputs.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_identity_heads_train_and_update_the_teacher():
+    cfg = lut_config().model
+    cfg.supervisions.bc.update(projector='identity', predictor='identity')
+    model = build_model(cfg)
+    assert isinstance(model.supervisions['bc'].projector, nn.Identity)
+    losses = model.loss(two_views(), None)
+    sum(losses.values()).backward()
+    model.update_teacher(0.1)  # a part without parameters: nothing to average
+    assert torch.isfinite(losses['loss_bc'])
+
+
 def test_student_heads_normalise_each_view_over_its_own_batch():
     torch.manual_seed(0)
     head = dict(hid_channels=8, norm_cfg=dict(type='BN1d'))
@@ -154,8 +178,11 @@ def test_student_heads_normalise_each_view_over_its_own_batch():
 # --- the algorithm's step ----------------------------------------------------------------
 
 def count_calls(module, batches):
-    return module.register_forward_hook(
-        lambda m, args, out: batches.append(len(args[0]) if args else None))
+    """Record the batch size of each call (NonLinearNeck takes a tuple of one tensor)."""
+    def record(m, args, out):
+        x = args[0][0] if isinstance(args[0], tuple) else args[0]
+        batches.append(len(x))
+    return module.register_forward_hook(record)
 
 
 def test_one_batched_student_pass_one_teacher_pass_and_view_one_decoded():
@@ -171,7 +198,7 @@ def test_one_batched_student_pass_one_teacher_pass_and_view_one_decoded():
         handle.remove()
     assert student == [8] and teacher == [8]  # V x B images, one pass each
     assert len(decoder) == 1  # only the MIM view is decoded
-    assert teacher_projector == [1]  # one call on the (V * B, C) pooled tokens
+    assert teacher_projector == [8]  # one call on the (V * B, C) pooled tokens
     assert set(model.teacher.sources) == {'backbone', 'supervisions.bc.projector'}
     assert set(losses) == {'loss_mim', 'loss_bc'}
     assert all(torch.isfinite(v) for v in losses.values())
@@ -280,11 +307,23 @@ def train(cfg):
     return runner
 
 
+@HOOKS.register_module(force=True)
+class StartSnapshotHook(Hook):
+    """Test hook: keeps the model's weights as they are when training starts."""
+
+    priority = 'LOWEST'
+
+    def before_train(self, runner):
+        runner.start_state = {k: v.clone() for k, v in runner.model.state_dict().items()}
+
+
 @pytest.fixture(scope='module')
 def lut_run(demo_data, tmp_path_factory):
     """4 iterations (2 epochs x 2) of the tiny LUT config on the demo data."""
     work_dir = tmp_path_factory.mktemp('lut')
-    return train(tiny_runner_cfg(demo_data, work_dir, config=TINY_LUT)), work_dir
+    cfg = tiny_runner_cfg(demo_data, work_dir, config=TINY_LUT)
+    cfg.custom_hooks.append(dict(type='StartSnapshotHook'))
+    return train(cfg), work_dir
 
 
 def test_runner_iterations_log_both_terms_and_move_the_teacher(lut_run):
@@ -296,11 +335,17 @@ def test_runner_iterations_log_both_terms_and_move_the_teacher(lut_run):
     total = hub.get_scalar('train/loss').data[0].tolist()
     assert len(mim) == len(bc) == 4 and all(math.isfinite(v) for v in mim + bc)
     assert total == pytest.approx([a + b for a, b in zip(mim, bc)], rel=1e-5)
-    model = runner.model
-    student = model.supervisions['bc'].projector.fc0.weight
-    teacher = model.teacher['supervisions.bc.projector'].fc0.weight
-    assert not torch.equal(student, teacher)
-    assert torch.allclose(student, teacher, atol=0.05)  # m >= 0.996 keeps them close
+    # the hook moved the teacher after each step, by m >= 0.996 of it: a small step
+    # towards the student, whose own step was larger
+    state, start = runner.model.state_dict(), runner.start_state
+    for name, ema in (
+            ('backbone.layers.0.attn.qkv.weight',
+             'teacher.ema.backbone.layers.0.attn.qkv.weight'),
+            ('supervisions.bc.projector.fc0.weight',
+             'teacher.ema.supervisions__bc__projector.fc0.weight')):
+        assert torch.equal(start[ema], start[name])  # the teacher started as the student
+        moved, learned = (state[ema] - start[ema]).norm(), (state[name] - start[name]).norm()
+        assert 0 < moved < 0.05 * learned, name
 
 
 def test_resume_restores_the_teacher_and_its_projector(lut_run, demo_data, tmp_path):
@@ -317,19 +362,28 @@ def test_resume_restores_the_teacher_and_its_projector(lut_run, demo_data, tmp_p
 
 
 def test_the_two_view_pipeline_of_the_vit_b_config(demo_data):
+    import mmcv
     from mmcv.transforms import Compose
     from mmengine.registry import init_default_scope
+    from test_lut_transforms import reflect_shifts
     init_default_scope('mmpretrain')
     cfg = lut_config('lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')
     pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
-    path = next(p for p in sorted(glob.glob(osp.join(demo_data['imagenet'], 'train', '*',
-                                                     '*'))))
-    torch.manual_seed(0)
-    packed = pipeline(dict(img_path=path))
-    views = packed['inputs']
-    assert len(views) == 2
-    assert all(v.shape == (3, 224, 224) and v.dtype == torch.uint8 for v in views)
-    assert not torch.equal(views[0], views[1])  # own crops, colour on the second only
+    path = sorted(glob.glob(osp.join(demo_data['imagenet'], 'train', '*', '*')))[0]
+    img = mmcv.imread(path)  # BGR, as LoadImageFromFile; PackInputs keeps the order
+    resized = mmcv.imresize(img, (224, 224), interpolation='bicubic', backend='pillow')
+    candidates = [resized, resized[:, ::-1]]  # as is, or flipped
+    for seed in range(3):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        views = pipeline(dict(img_path=path))['inputs']
+        assert len(views) == 2
+        assert all(v.shape == (3, 224, 224) and v.dtype == torch.uint8 for v in views)
+        hwc = [v.permute(1, 2, 0).numpy() for v in views]
+        # view 1: a shifted (<= 4 px), maybe flipped crop of the whole image, colours intact
+        assert any(reflect_shifts(hwc[0], c, 4) for c in candidates)
+        # view 2: always changed by 3-Augment, so no crop of the image matches it
+        assert not any(reflect_shifts(hwc[1], c, 4) for c in candidates)
 
 
 def test_benchmark_tool_feeds_two_views_and_compares_separate_passes(capsys):

@@ -39,7 +39,8 @@ def cross_view_cosine_loss(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     num_views, batch = q.shape[:2]
     q = F.normalize(q.float(), dim=-1)  # (V, B, D), fp32 under autocast too
     k = F.normalize(k.float(), dim=-1)
-    cos = torch.einsum('vbd,wbd->vwb', q, k)  # (V, V, B): student view v, teacher view w
+    # products and sums stay fp32 under autocast (a matmul or einsum would not)
+    cos = (q[:, None] * k[None]).sum(-1)  # (V, V, B): student view v, teacher view w
     other = 1 - torch.eye(num_views, device=q.device)  # (V, V), 1 where v != w
     # a weighted sum, not boolean indexing: no data-dependent shape, no device sync
     return ((2 - 2 * cos) * other[:, :, None]).sum() / (num_views * (num_views - 1) * batch)

@@ -94,8 +94,9 @@ class EMATeacher(nn.Module):
         for teacher, source in self._pairs(student):
             t_params = list(teacher.parameters())
             s_params = [p.detach() for p in source.parameters()]
-            # theta_T + (1 - m) (theta_S - theta_T) = m theta_T + (1 - m) theta_S
-            torch._foreach_lerp_(t_params, s_params, weight)
+            if t_params:  # a part may have no parameters (e.g. an identity projector)
+                # theta_T + (1 - m) (theta_S - theta_T) = m theta_T + (1 - m) theta_S
+                torch._foreach_lerp_(t_params, s_params, weight)
             for t_buf, s_buf in zip(teacher.buffers(), source.buffers()):
                 if self.average_buffers and t_buf.is_floating_point():
                     t_buf.lerp_(s_buf, weight)
