@@ -441,3 +441,10 @@ def test_fine_tuning_loads_the_students_backbone_not_the_teachers(lut_run):
     teacher = full.model.teacher['backbone'].state_dict()[key]
     assert not torch.equal(student, teacher)
     assert torch.equal(vit.state_dict()[key], student)
+
+
+def test_released_structure_benchmark_runs(capsys):
+    from benchmarks.lut_released_structure import main
+    main([TINY_LUT, '--batch-size', '4', '--pairs', '2', '--warmup', '1'])
+    out = capsys.readouterr().out
+    assert 'paired ratio released / ours: median' in out and 'EMA update alone' in out

@@ -39,7 +39,8 @@ import mim_deepsup  # noqa: E402,F401
 
 
 def build_step(config: str, batch_size: int, device: torch.device, cfg_options=None):
-    """Build the model and optimizer of ``config``; return (step function, input size)."""
+    """Build the model and optimizer of ``config``; return (step function, input size,
+    model)."""
     # 'mmpretrain::mae/...py' names a config shipped with mmpretrain
     cfg = get_config(config) if '::' in config else Config.fromfile(config)
     if cfg_options:
@@ -74,7 +75,7 @@ def build_step(config: str, batch_size: int, device: torch.device, cfg_options=N
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
 
-    return step, size
+    return step, size, model
 
 
 def step_flops(step) -> Optional[float]:
@@ -110,7 +111,7 @@ def peak_memory_mib(config, batch_size, steps, device, cfg_options=None) -> floa
     if device.type == 'cuda':
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-        step, _ = build_step(config, batch_size, device, cfg_options)
+        step, _, _ = build_step(config, batch_size, device, cfg_options)
         for _ in range(steps):
             step()
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -151,7 +152,7 @@ def main(argv=None):
 
 def run(args, device):
     if args.memory_child:  # run alone, print the peak resident memory in MiB
-        step, _ = build_step(args.config, args.batch_size, device, args.cfg_options)
+        step, _, _ = build_step(args.config, args.batch_size, device, args.cfg_options)
         for _ in range(args.iters):
             step()
         print(resident_peak_mib())
@@ -162,7 +163,7 @@ def run(args, device):
         configs.append((args.baseline, None))
     steps, sizes = [], []
     for config, options in configs:
-        step, size = build_step(config, args.batch_size, device, options)
+        step, size, _ = build_step(config, args.batch_size, device, options)
         steps.append(step)
         sizes.append(size)
     for _ in range(args.warmup):
