@@ -62,3 +62,69 @@ def test_distance_map_errors_name_the_problem():
         patch_distances(torch.zeros(1, 16), (4, 4), 'cosine')
     with pytest.raises(ValueError, match='mask has 16 patches, the grid 5 x 5 has 25'):
         patch_distances(torch.zeros(1, 16), (5, 5))
+
+
+# --- dynamic weights, schedule and the weighted pixel loss --------------------------------
+
+def random_mask(batch, patches, ratio=0.75, seed=0):
+    noise = torch.rand(batch, patches, generator=torch.Generator().manual_seed(seed))
+    return (noise < ratio).float()
+
+
+def test_weights_average_one_per_image_over_masked_patches():
+    from mim_deepsup.models.utils import distance_weights
+    mask = random_mask(4, 49)
+    d = patch_distances(mask, (7, 7))
+    for g in (-1.5, 0.7, 2.0):
+        w = distance_weights(d, mask, g)
+        assert torch.all(w[mask == 0] == 0)
+        assert torch.allclose((w * mask).sum(1) / mask.sum(1), torch.ones(4))
+    assert torch.equal(distance_weights(d, mask, 0.0), mask)  # g = 0: exactly the mask
+
+
+def test_hand_computed_weighted_loss():
+    from mim_deepsup.models.losses import DistanceWeightedPixelLoss
+    loss = DistanceWeightedPixelLoss(grid=(1, 4), schedule=dict(
+        type='DepthProgressExponent', shallow=1.0, deep=1.0))  # g = t = 1 below
+    loss.set_progress(1.0)
+    mask = torch.tensor([[0.0, 1.0, 1.0, 1.0]])  # distances 0, 1, 2, 3
+    pred = torch.zeros(1, 4, 2)
+    target = torch.tensor([[[9.0, 9.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]])  # L2: 1, 4, 9
+    # weights 1, 2, 3 renormalised to mean 1: 0.5, 1, 1.5
+    expected = (0.5 * 1 + 1.0 * 4 + 1.5 * 9) / 3
+    assert loss(pred, target, mask).item() == pytest.approx(expected)
+
+
+def test_zero_exponent_is_maes_pixel_loss_exactly():
+    from mmpretrain.models.losses import PixelReconstructionLoss
+
+    from mim_deepsup.models.losses import DistanceWeightedPixelLoss
+    ours = DistanceWeightedPixelLoss(criterion='L2')  # default schedule: g = 0 at t = 0
+    mae = PixelReconstructionLoss(criterion='L2')
+    generator = torch.Generator().manual_seed(1)
+    pred, target = (torch.randn(3, 196, 768, generator=generator) for _ in range(2))
+    mask = random_mask(3, 196, seed=2)
+    assert ours.exponent() == 0.0
+    assert torch.equal(ours(pred, target, mask), mae(pred, target, mask))
+
+
+@pytest.mark.parametrize('depth, progress, expected', [
+    (1 / 3, 0.0, 0.0), (1 / 3, 1.0, 1 / 3), (2 / 3, 1.0, -1 / 3), (1.0, 1.0, -1.0),
+    (1.0, 0.5, -0.5), (0.5, 0.7, 0.0)])
+def test_default_schedule_values(depth, progress, expected):
+    from mim_deepsup.models.utils import DepthProgressExponent
+    assert DepthProgressExponent()(depth, progress) == pytest.approx(expected)
+
+
+def test_schedule_ramp_and_bad_settings_name_the_key():
+    from mim_deepsup.models.losses import DistanceWeightedPixelLoss
+    from mim_deepsup.models.utils import DepthProgressExponent
+    ramp = DepthProgressExponent(shallow=2.0, deep=2.0, start=0.2, end=0.6)
+    assert ramp(0.5, 0.1) == 0.0 and ramp(0.5, 0.4) == pytest.approx(1.0)
+    assert ramp(0.5, 0.9) == 2.0
+    with pytest.raises(ValueError, match='start, end'):
+        DepthProgressExponent(start=0.5, end=0.5)
+    with pytest.raises(ValueError, match='schedule: the schedule gives g'):
+        DistanceWeightedPixelLoss(schedule=dict(type='DepthProgressExponent', deep=-1e4))
+    with pytest.raises(ValueError, match="metric: unknown distance metric 'hamming'"):
+        DistanceWeightedPixelLoss(metric='hamming')

@@ -1,1 +1,4 @@
-"""losses of the deep-supervision techniques (added with each method)."""
+"""Losses of the deep-supervision techniques."""
+from .distance_weighted_pixel_loss import DistanceWeightedPixelLoss
+
+__all__ = ['DistanceWeightedPixelLoss']

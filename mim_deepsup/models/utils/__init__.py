@@ -1,10 +1,12 @@
+from .distance_map import distance_weights, patch_distances
 from .ema_teacher import EMATeacher
+from .exponent_schedule import DepthProgressExponent
 from .frozen import FrozenModule
 from .mim_state import MIMState
 from .supervision import BaseSupervision
 from .view_masking import check_view_mask_ratio, disjoint_view_masks
 
 __all__ = [
-    'BaseSupervision', 'EMATeacher', 'FrozenModule', 'MIMState', 'check_view_mask_ratio',
-    'disjoint_view_masks'
+    'BaseSupervision', 'DepthProgressExponent', 'EMATeacher', 'FrozenModule', 'MIMState',
+    'check_view_mask_ratio', 'disjoint_view_masks', 'distance_weights', 'patch_distances'
 ]

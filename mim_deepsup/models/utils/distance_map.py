@@ -54,3 +54,26 @@ def patch_distances(mask: torch.Tensor, grid: Tuple[int, int],
     # (B, N, N): distance from patch j (rows) to patch i (columns), inf where i is masked
     to_visible = torch.where(masked[:, None, :], float('inf'), table)
     return to_visible.amin(dim=-1)  # (B, N)
+
+
+def distance_weights(distances: torch.Tensor, mask: torch.Tensor,
+                     exponent: float) -> torch.Tensor:
+    """DDAE's dynamic weights (METHODS.md, DDAE; ours): ``w_j = d_j ** g`` on the masked
+    patches, renormalised so that each image's masked-patch weights average to 1; 0 on the
+    visible ones. ``g = 0`` gives exactly the mask, i.e. MAE's masked mean.
+
+    Args:
+        distances: (B, N) from :func:`patch_distances` (>= 1 on masked patches).
+        mask: (B, N), nonzero = masked.
+        exponent: g.
+
+    Returns:
+        (B, N) float weights, sum over each image's masked patches = their number.
+    """
+    masked = mask.bool()  # (B, N)
+    # visible patches get d = 1 before the power (0 ** negative g would be inf), then 0
+    powered = torch.where(masked, distances, torch.ones_like(distances)).pow(exponent)
+    weights = powered * masked  # (B, N)
+    count = masked.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1) masked patches per image
+    mean = weights.sum(dim=1, keepdim=True) / count  # (B, 1), > 0 when any is masked
+    return weights / mean.clamp(min=torch.finfo(weights.dtype).tiny)
