@@ -1,11 +1,15 @@
-"""DDAE: the distance map."""
+"""DDAE: distance map, dynamic weights, schedule, losses and deep dynamic supervision."""
 import itertools
 import math
+import os.path as osp
 
 import pytest
 import torch
+from conftest import ROOT
 
 from mim_deepsup.models.utils.distance_map import patch_distances
+
+TINY_DDAE = osp.join(ROOT, 'configs', 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
 
 METRIC_FNS = {
     'euclidean': lambda dy, dx: math.hypot(dy, dx),
@@ -128,3 +132,112 @@ def test_schedule_ramp_and_bad_settings_name_the_key():
         DistanceWeightedPixelLoss(schedule=dict(type='DepthProgressExponent', deep=-1e4))
     with pytest.raises(ValueError, match="metric: unknown distance metric 'hamming'"):
         DistanceWeightedPixelLoss(metric='hamming')
+
+
+# --- deep dynamic supervision on MAE -----------------------------------------------------
+
+def ddae_model(seed=0):
+    from conftest import build_model
+    from mmengine.config import Config
+    return build_model(Config.fromfile(TINY_DDAE).model, seed)
+
+
+def set_progress(model, progress):
+    for module in model.modules():
+        if callable(getattr(module, 'set_progress', None)):
+            module.set_progress(progress)
+
+
+def test_at_zero_progress_the_final_term_is_maes_loss_exactly():
+    from conftest import TINY_MAE, build_model
+    from mmengine.config import Config
+    ddae = ddae_model()
+    mae = build_model(Config.fromfile(TINY_MAE).model)
+    mae.load_state_dict(ddae.state_dict(), strict=False)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(3)
+    ours = ddae.loss(x, None)['loss_mim']
+    torch.manual_seed(3)
+    assert torch.equal(ours, mae.loss(x, None)['loss'])
+
+
+def test_intermediate_loss_is_the_hand_computed_weighted_feature_error():
+    import torch.nn.functional as F
+
+    from mim_deepsup.models.utils import distance_weights
+    model = ddae_model()
+    set_progress(model, 0.6)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    torch.manual_seed(1)
+    losses = model.loss(x, None)
+    torch.manual_seed(1)
+    state = model.compute_state(x)
+    component = model.supervisions['ddae']
+    assert component.taps == (2, 4)
+    target = F.layer_norm(state.teacher_tokens[:, 1:], (64, ), eps=1e-6)  # (B, N, C)
+    d = brute_force(state.mask, 8, 8, 'euclidean')
+    for block in component.taps:
+        g = 0.6 * (1 - 2 * block / 6)  # the default schedule at depth l / L
+        assert component.losses[f'l{block}'].exponent() == pytest.approx(g)
+        pred = component.decoders.decoders[f'l{block}'](state.taps[block], state.ids_restore)
+        err = (pred - target).pow(2).mean(-1)  # (B, N)
+        w = distance_weights(d, state.mask, g)
+        expected = (err * w).sum() / state.mask.sum()
+        assert losses[f'loss_ddae_l{block}'].item() == pytest.approx(expected.item(),
+                                                                   rel=1e-5)
+
+
+def test_intermediate_losses_reach_only_the_blocks_below_and_not_the_teacher():
+    model = ddae_model()
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    losses = model.loss(x, None)
+    losses['loss_ddae_l2'].backward()
+    layers = model.backbone.layers
+    for index, layer in enumerate(layers):
+        grads = [p.grad for p in layer.parameters()]
+        if index < 2:
+            assert any(g is not None and g.abs().sum() > 0 for g in grads), index
+        else:
+            assert all(g is None or g.abs().sum() == 0 for g in grads), index
+    decoders = model.supervisions['ddae'].decoders.decoders
+    assert all(p.grad is None for p in decoders['l4'].parameters())
+    assert all(p.grad is None for p in model.neck.parameters())
+    assert all(p.grad is None and not p.requires_grad for p in model.teacher.parameters())
+
+
+def test_ddae_runner_iterations_and_progress_after_resume(demo_data, tmp_path):
+    import math as _math
+
+    from conftest import tiny_runner_cfg
+    from mmengine.runner import Runner
+    full = Runner.from_cfg(tiny_runner_cfg(demo_data, tmp_path / 'full', config=TINY_DDAE))
+    full.train()
+    keys = ('train/loss_mim', 'train/loss_ddae_l2', 'train/loss_ddae_l4')
+    for key in keys:
+        values = full.message_hub.get_scalar(key).data[0].tolist()
+        assert len(values) == 4 and all(_math.isfinite(v) for v in values)
+    losses = [m for m in full.model.modules() if hasattr(m, 'exponent')]
+    assert len(losses) == 3 and all(m.progress == 0.75 for m in losses)
+    resumed = Runner.from_cfg(tiny_runner_cfg(
+        demo_data, tmp_path / 'resumed', config=TINY_DDAE, resume=True,
+        load_from=str(tmp_path / 'full' / 'epoch_1.pth')))
+    resumed.train()
+    again = [m for m in resumed.model.modules() if hasattr(m, 'exponent')]
+    assert [m.exponent() for m in again] == [m.exponent() for m in losses]
+    a, b = resumed.model.state_dict(), full.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bad_ddae_configuration_fails_at_build_naming_the_key():
+    from conftest import build_model
+    from mmengine.config import Config
+    cfg = Config.fromfile(TINY_DDAE).model
+    for change, message in (
+            (dict(taps=[2, 6]), 'model.supervisions.ddae: taps: block 6 is out of range'),
+            (dict(metric='hamming'), "model.supervisions.ddae: .*unknown distance metric"),
+            (dict(loss=dict(schedule=dict(type='DepthProgressExponent', shallow=1e5))),
+             'model.supervisions.ddae: loss \\(tap 2\\): schedule: the schedule gives')):
+        bad = cfg.copy()
+        bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
+        with pytest.raises(ValueError, match=message):
+            build_model(bad)

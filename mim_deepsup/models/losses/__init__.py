@@ -1,4 +1,4 @@
 """Losses of the deep-supervision techniques."""
-from .distance_weighted_pixel_loss import DistanceWeightedPixelLoss
+from .distance_weighted_pixel_loss import DistanceWeightedFeatureLoss, DistanceWeightedPixelLoss
 
-__all__ = ['DistanceWeightedPixelLoss']
+__all__ = ['DistanceWeightedFeatureLoss', 'DistanceWeightedPixelLoss']

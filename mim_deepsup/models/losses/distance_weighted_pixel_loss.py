@@ -3,6 +3,7 @@ import math
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from mmpretrain.models.losses import PixelReconstructionLoss
 from mmpretrain.registry import MODELS
 
@@ -79,12 +80,41 @@ class DistanceWeightedPixelLoss(PixelReconstructionLoss):
         return side, side
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
-                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+                mask: Optional[torch.Tensor] = None,
+                distances: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``distances`` (B, N): the mask's distance map, if the caller computed it already
+        (with this loss's metric); otherwise it is computed from ``mask``."""
         if mask is None:
             return super().forward(pred, target, None)
         loss = self.penalty(pred, target)  # (B, N, D) or (B, N)
         if loss.dim() == 3:
             loss = loss.mean(dim=-1)  # (B, N)
-        distances = patch_distances(mask, self._grid(mask.shape[-1]), self.metric)
+        if distances is None:
+            distances = patch_distances(mask, self._grid(mask.shape[-1]), self.metric)
         weights = distance_weights(distances, mask, self.exponent())  # (B, N)
         return (loss * weights).sum() / mask.sum() / self.channel
+
+
+@MODELS.register_module()
+class DistanceWeightedFeatureLoss(DistanceWeightedPixelLoss):
+    """:class:`DistanceWeightedPixelLoss` for feature targets (METHODS.md, DDAE: the
+    intermediate decoders regress the EMA teacher's patch features, layer-normalised; ours).
+
+    The target (B, N, C) is layer-normalised over C without affine parameters (as the
+    pixel head's norm_pix normalises each patch) before the weighted L2 (or L1) error.
+
+    Args:
+        normalize_target (bool): layer-normalise the target.
+        **kwargs: :class:`DistanceWeightedPixelLoss`'s arguments.
+    """
+
+    def __init__(self, normalize_target: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.normalize_target = normalize_target
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                mask: Optional[torch.Tensor] = None,
+                distances: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.normalize_target:
+            target = F.layer_norm(target, target.shape[-1:], eps=1e-6)  # (B, N, C)
+        return super().forward(pred, target, mask, distances)

@@ -1,0 +1,90 @@
+"""DDAE: deep dynamic supervision of intermediate blocks by the EMA teacher's features."""
+import math
+from typing import Dict, Optional, Sequence
+
+import torch
+from mmengine.model import ModuleDict
+from mmpretrain.registry import MODELS
+
+from ..utils import BaseSupervision, MIMState, patch_distances
+from .deep_supervision import LIGHT_DECODER, check_taps, per_tap
+
+# ours: blocks 4 and 8 of ViT-B's 12 (METHODS.md, DDAE)
+DEFAULT_TAP_FRACTIONS = (1 / 3, 2 / 3)
+
+
+@MODELS.register_module()
+class DeepDynamicSupervision(BaseSupervision):
+    """Light decoders on intermediate blocks, each regressing the EMA teacher's patch
+    features with DDAE's distance weights (METHODS.md, DDAE; every constant ours).
+
+    For every tapped block l, decoder l (see :class:`AuxiliaryDecoders`) reads the block's
+    raw output on the visible tokens and predicts a C-wide feature for every patch::
+
+        target   = LN(teacher's final-normed patch tokens of the unmasked image)  (B, N, C)
+        loss_l   = w_l * sum_j d_j ** g(l / L, t) err_lj / sum_j mask_j          ()
+
+    with the distance weights renormalised per image (:class:`DistanceWeightedFeatureLoss`)
+    and the distance map computed once per step for all taps. The final decoder is the
+    algorithm's own; give its head a :class:`DistanceWeightedPixelLoss` for DDAE's dynamic
+    pixel loss. Logged as ``loss_l4``, ``loss_l8`` (prefixed with the component's name).
+
+    Args:
+        taps (Sequence[int], optional): intermediate blocks (from 1); default 1/3 and 2/3
+            of the depth (ViT-B: 4 and 8).
+        weights (Sequence[float], optional): w_l, default 1.0 each.
+        decoder (dict, optional): the decoders' shape; default light, 256-d x 2 blocks x 8
+            heads.
+        loss (dict, optional): overrides of each tap's :class:`DistanceWeightedFeatureLoss`
+            (criterion, schedule, normalize_target); its depth is l / L.
+        metric (str): the distance metric, shared by every tap.
+        num_layers, embed_dims, patch_size, num_patches: filled in by the algorithm.
+    """
+
+    needs_teacher = True
+    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches')
+    tap_layout = 'visible'  # MAE decoders: visible tokens and ids_restore
+
+    def __init__(self,
+                 taps: Optional[Sequence[int]] = None,
+                 weights: Optional[Sequence[float]] = None,
+                 decoder: Optional[dict] = None,
+                 loss: Optional[dict] = None,
+                 metric: str = 'euclidean',
+                 num_layers: int = 12,
+                 embed_dims: int = 768,
+                 patch_size: int = 16,
+                 num_patches: int = 196,
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        default = sorted({round(num_layers * f) for f in DEFAULT_TAP_FRACTIONS} - {0})
+        self.taps = check_taps(default if taps is None else taps, num_layers)
+        self.required_taps = self.taps
+        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps))
+        side = math.isqrt(num_patches)
+        if side * side != num_patches:
+            raise ValueError(f'num_patches: {num_patches} is not a square patch grid')
+        self.grid = (side, side)
+        self.decoders = MODELS.build(dict(
+            type='AuxiliaryDecoders', taps=self.taps, num_patches=num_patches,
+            patch_size=patch_size, embed_dim=embed_dims, predict_feature_dim=embed_dims,
+            **dict(LIGHT_DECODER, **(decoder or {}))))
+        self.losses = ModuleDict()
+        for block in self.taps:
+            cfg = dict(type='DistanceWeightedFeatureLoss', **(loss or {}))
+            cfg.update(depth=block / num_layers, metric=metric, grid=self.grid)
+            try:
+                self.losses[f'l{block}'] = MODELS.build(cfg)
+            except ValueError as e:
+                raise ValueError(f'loss (tap {block}): {e}') from e
+        self.metric = metric
+
+    def loss(self, state: MIMState) -> Dict[str, torch.Tensor]:
+        preds = self.decoders(state.taps, state.ids_restore)  # block -> (B, N, C)
+        target = state.teacher_tokens[:, 1:]  # (B, N, C), no gradient, cls dropped
+        distances = patch_distances(state.mask, self.grid, self.metric)  # (B, N), once
+        return {
+            f'loss_l{block}': weight * self.losses[f'l{block}'](
+                preds[block], target, state.mask, distances)
+            for block, weight in zip(self.taps, self.weights)
+        }
