@@ -241,3 +241,48 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
         bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
         with pytest.raises(ValueError, match=message):
             build_model(bad)
+
+
+def test_ddae_and_lut_in_one_model_run_the_teacher_once_per_view():
+    from conftest import build_model
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py'))
+    ddae = Config.fromfile(TINY_DDAE).model
+    cfg.model.supervisions.ddae = ddae.supervisions.ddae
+    cfg.model.head.loss = ddae.head.loss
+    model = build_model(cfg.model)
+    calls = []
+    handle = model.teacher['backbone'].register_forward_hook(
+        lambda m, args, out: calls.append(len(args[0])))
+    views = [torch.randn(4, 3, 32, 32) for _ in range(2)]
+    losses = model.loss(views, None)
+    handle.remove()
+    assert calls == [8]  # one pass over both unmasked views, shared by LUT and DDAE
+    assert {'loss_mim', 'loss_bc', 'loss_ddae_l2', 'loss_ddae_l4'} == set(losses)
+    # DDAE's features are the teacher's on view 1, the MIM view
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_weighting_benchmark_runs(capsys):
+    from benchmarks.ddae_weights import main
+    main(['--batch-size', '2', '--grid', '4', '--reps', '3'])
+    out = capsys.readouterr().out
+    assert 'distance map: ' in out and 'one DDAE step (2 maps, 3 weightings): ' in out
+
+
+def test_ddae_configs_differ_from_their_bases_only_where_they_say():
+    from mmengine.config import Config
+    from test_deepmim import differing
+
+    def load(name):
+        return Config.fromfile(osp.join(ROOT, 'configs', name)).to_dict()
+
+    short = load('ddae/ddae_mae_vit-base-p16_8xb512-amp-coslr-100e_in1k.py')
+    base = load('_base_/composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')
+    assert differing(short, base) == ['model.head.loss.type', 'model.supervisions.ddae',
+                                      'param_scheduler', 'train_cfg.max_epochs']
+    long = load('ddae/ddae_mae_vit-base-p16_8xb512-amp-coslr-800e_in1k.py')
+    assert differing(long, short) == ['param_scheduler', 'train_cfg.max_epochs']
+    tiny = load('ddae/ddae_vit-tiny-p4_1xb32-20e_demo.py')
+    mae = load('mae/mae_vit-tiny-p4_1xb32-20e_demo.py')
+    assert differing(tiny, mae) == ['model.head.loss.type', 'model.supervisions.ddae']
