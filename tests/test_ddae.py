@@ -286,3 +286,114 @@ def test_ddae_configs_differ_from_their_bases_only_where_they_say():
     tiny = load('ddae/ddae_vit-tiny-p4_1xb32-20e_demo.py')
     mae = load('mae/mae_vit-tiny-p4_1xb32-20e_demo.py')
     assert differing(tiny, mae) == ['model.head.loss.type', 'model.supervisions.ddae']
+    beit = load('ddae/ddae_beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py')
+    beit_base = load('_base_/composable-beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py')
+    assert differing(beit, beit_base) == ['model.head.type', 'model.supervisions.ddae']
+    beit_tiny = load('ddae/ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py')
+    assert differing(beit_tiny, load('beitv2/beitv2_vit-tiny-p4_1xb32-20e_demo.py')) == [
+        'model.head.type', 'model.supervisions.ddae']
+
+
+# --- BEiT-v2's token loss with distance weights -------------------------------------------
+
+def beit_heads(seed=0):
+    from mmpretrain.registry import MODELS
+
+    import mim_deepsup  # noqa: F401
+    args = dict(embed_dims=16, num_embed=10,
+                loss=dict(type='mmpretrain.CrossEntropyLoss'))
+    torch.manual_seed(seed)
+    ours = MODELS.build(dict(type='DistanceWeightedBEiTV2Head', **args))
+    theirs = MODELS.build(dict(type='mmpretrain.BEiTV2Head', **args))
+    theirs.load_state_dict(ours.state_dict())
+    return ours, theirs
+
+
+def beit_batch(seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    feats = torch.randn(2, 16, 16, generator=generator)  # (B, N, C), a 4 x 4 grid
+    feats_cls_pt = torch.randn(2, 16, 16, generator=generator)
+    target = torch.randint(0, 10, (2, 16), generator=generator)
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)  # BEiT's block mask, (B, h, w)
+    mask[0, :2, :3] = True
+    mask[1, 1:4, 1:4] = True
+    return feats, feats_cls_pt, target, mask
+
+
+def test_beitv2_head_at_zero_exponent_is_mmpretrains():
+    ours, theirs = beit_heads()
+    batch = beit_batch()
+    for a, b in zip(ours.loss(*batch), theirs.loss(*batch)):
+        assert torch.allclose(a, b, rtol=1e-6, atol=0)
+
+
+def test_beitv2_head_weights_the_masked_cross_entropy_by_distance():
+    import torch.nn.functional as F
+
+    from mim_deepsup.models.utils import distance_weights
+    ours, _ = beit_heads()
+    ours.set_progress(1.0)  # default schedule at depth 1: g = -1
+    feats, feats_cls_pt, target, mask = beit_batch()
+    flat = mask.flatten(1)
+    w = distance_weights(brute_force(flat, 4, 4, 'euclidean'), flat.float(), -1.0)[flat]
+    for got, x in zip(ours.loss(feats, feats_cls_pt, target, mask), (feats, feats_cls_pt)):
+        ce = F.cross_entropy(ours.cls_head(x[flat]), target[flat], reduction='none')
+        assert got.item() == pytest.approx((ce * w).mean().item(), rel=1e-6)
+    # near patches count more at g < 0: the weights are not all equal
+    assert w.max() > 1.2 * w.min()
+
+
+# --- DDAE on BEiT-v2, by config only -------------------------------------------------------
+
+TINY_DDAE_BEIT = osp.join(ROOT, 'configs', 'ddae', 'ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py')
+
+
+def test_beitv2_ddae_runner_iterations(demo_data, tmp_path):
+    from conftest import tiny_runner_cfg
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(tiny_runner_cfg(demo_data, tmp_path, config=TINY_DDAE_BEIT))
+    runner.train()
+    hub = runner.message_hub
+    for key in ('train/loss_1', 'train/loss_2', 'train/loss_ddae_l2', 'train/loss_ddae_l4'):
+        values = hub.get_scalar(key).data[0].tolist()
+        assert len(values) == 4 and all(math.isfinite(v) for v in values), key
+    model = runner.model
+    assert type(model.head).__name__ == 'DistanceWeightedBEiTV2Head'
+    assert model.head.progress == 0.75  # the progress hook reaches the head
+    start = model.teacher['backbone'].layers[0].ffn.layers[1].weight
+    assert not torch.equal(start, model.backbone.layers[0].ffn.layers[1].weight)
+
+
+def test_beitv2_intermediate_heads_regress_the_teachers_features():
+    import torch.nn.functional as F
+    from conftest import build_model
+    from mmengine.config import Config
+    from mmpretrain.structures import DataSample
+
+    from mim_deepsup.models.utils import distance_weights
+    model = build_model(Config.fromfile(TINY_DDAE_BEIT).model)
+    set_progress(model, 0.5)
+    generator = torch.Generator().manual_seed(0)
+    images = [torch.randn(2, 3, 32, 32, generator=generator) for _ in range(2)]
+    samples = []
+    for b in range(2):
+        mask = torch.zeros(8, 8, dtype=torch.bool)
+        mask[b:b + 4, 2:6] = True
+        samples.append(DataSample().set_mask(mask))
+    captured = {}
+    handle = model.backbone.layers[1].register_forward_hook(
+        lambda m, a, out: captured.setdefault('l2', out))
+    losses = model.loss(images, samples)
+    handle.remove()
+    with torch.no_grad():
+        teacher = model.teacher['backbone'](images[0], mask=None)[-1][:, 1:]
+    target = F.layer_norm(teacher, (64, ), eps=1e-6)
+    flat = torch.stack([s.mask for s in samples]).flatten(1).float()
+    w = distance_weights(brute_force(flat, 8, 8, 'euclidean'), flat, 0.5 * (1 - 2 * 2 / 6))
+    pred = model.supervisions['ddae'].heads['l2'](captured['l2'][:, 1:])
+    expected = ((pred - target).pow(2).mean(-1) * w).sum() / flat.sum()
+    assert losses['loss_ddae_l2'].item() == pytest.approx(expected.item(), rel=1e-5)
+    losses['loss_ddae_l2'].backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0
+               for p in model.backbone.layers[2].parameters())

@@ -32,23 +32,26 @@ class ComposableBEiT(SupervisionsMixin, BEiT):
     ``state.taps`` (B, 1 + N, C), ``state.target`` (B, N) codes, ``state.mask`` (B, N)
     float, 1 = masked (BEiT's block-wise mask), ``state.inputs`` the student's images.
 
-    Components that read an EMA teacher are not supported on BEiT yet.
+    When a component reads the EMA teacher, the teacher's backbone runs once per step on
+    the unmasked images: ``state.teacher_tokens`` (B, 1 + N, C) is its last block's output
+    (BEiT-v2's backbone has no final norm; its neck normalises).
 
     Args:
         backbone (dict): a ``TappedBEiTPretrainViT``.
         supervisions (dict[str, dict], optional): extra components by name.
+        teacher (dict, optional): an :class:`EMATeacher` config, as for ``ComposableMAE``.
         **kwargs: the rest of :class:`BEiT`'s arguments.
     """
 
     tap_layout = 'all'
 
     def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
-                 **kwargs) -> None:
+                 teacher: Optional[dict] = None, **kwargs) -> None:
         super().__init__(backbone=backbone, **kwargs)
-        self._setup_supervisions(supervisions, teacher=None)
-        if self.needs_teacher:
-            raise ValueError('model.supervisions: ComposableBEiT does not run an EMA teacher '
-                             'yet; a component that reads one cannot be used with BEiT')
+        self._setup_supervisions(supervisions, teacher)
+        if self.num_views > 1:
+            raise ValueError('model.supervisions: ComposableBEiT encodes one view of each '
+                             'image; a component reading several needs ComposableMAE')
 
     def component_defaults(self) -> Dict[str, object]:
         """The backbone's sizes and the codebook size ``num_embed`` of BEiT-v2's head."""
@@ -64,4 +67,8 @@ class ComposableBEiT(SupervisionsMixin, BEiT):
         state = MIMState(inputs=inputs[0], latent=None, mask=mask.flatten(1).float(),
                          ids_restore=None, taps=taps, target=codes['value'],
                          progress=self.progress, data_samples=data_samples)
+        if self.needs_teacher:
+            with torch.no_grad():
+                # (B, 1 + N, C): the last block's output on the unmasked images
+                state.teacher_tokens = self.teacher['backbone'](inputs[0], mask=None)[-1]
         return self.add_component_losses(losses, state)

@@ -78,8 +78,9 @@ class SupervisionsMixin:
                                                       for m, p in paths.items()}
 
     def component_defaults(self) -> Dict[str, object]:
-        """What a component may take from the algorithm (its ``algorithm_args``)."""
-        return self.backbone.facts()
+        """What a component may take from the algorithm (its ``algorithm_args``): the
+        backbone's sizes and ``layout``, what the taps hold (``'visible'`` or ``'all'``)."""
+        return dict(self.backbone.facts(), layout=self.tap_layout)
 
     def _build_component(self, cfg) -> nn.Module:
         """Build a component, filling in its ``algorithm_args``."""

@@ -1,10 +1,12 @@
 """DDAE: deep dynamic supervision of intermediate blocks by the EMA teacher's features."""
 import math
+from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.model import ModuleDict
 from mmpretrain.registry import MODELS
+from torch import nn
 
 from ..utils import BaseSupervision, MIMState, patch_distances
 from .deep_supervision import LIGHT_DECODER, check_taps, per_tap
@@ -18,8 +20,10 @@ class DeepDynamicSupervision(BaseSupervision):
     """Light decoders on intermediate blocks, each regressing the EMA teacher's patch
     features with DDAE's distance weights (METHODS.md, DDAE; every constant ours).
 
-    For every tapped block l, decoder l (see :class:`AuxiliaryDecoders`) reads the block's
-    raw output on the visible tokens and predicts a C-wide feature for every patch::
+    For every tapped block l, a light predictor reads the block's raw output and predicts
+    a C-wide feature for every patch. On MAE (taps of the visible tokens) it is a light MAE
+    decoder (:class:`AuxiliaryDecoders`); on BEiT (taps of every position, mask tokens
+    included) a LayerNorm + Linear(C, C) per tap (ours)::
 
         target   = LN(teacher's final-normed patch tokens of the unmasked image)  (B, N, C)
         loss_l   = w_l * sum_j d_j ** g(l / L, t) err_lj / sum_j mask_j          ()
@@ -33,17 +37,18 @@ class DeepDynamicSupervision(BaseSupervision):
         taps (Sequence[int], optional): intermediate blocks (from 1); default 1/3 and 2/3
             of the depth (ViT-B: 4 and 8).
         weights (Sequence[float], optional): w_l, default 1.0 each.
-        decoder (dict, optional): the decoders' shape; default light, 256-d x 2 blocks x 8
-            heads.
+        decoder (dict, optional): the MAE decoders' shape; default light, 256-d x 2 blocks
+            x 8 heads.
         loss (dict, optional): overrides of each tap's :class:`DistanceWeightedFeatureLoss`
             (criterion, schedule, normalize_target); its depth is l / L.
         metric (str): the distance metric, shared by every tap.
-        num_layers, embed_dims, patch_size, num_patches: filled in by the algorithm.
+        num_layers, embed_dims, patch_size, num_patches, layout: filled in by the
+            algorithm.
     """
 
     needs_teacher = True
-    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches')
-    tap_layout = 'visible'  # MAE decoders: visible tokens and ids_restore
+    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'layout')
+    tap_layout = None  # MAE ('visible') and BEiT ('all') alike
 
     def __init__(self,
                  taps: Optional[Sequence[int]] = None,
@@ -55,6 +60,7 @@ class DeepDynamicSupervision(BaseSupervision):
                  embed_dims: int = 768,
                  patch_size: int = 16,
                  num_patches: int = 196,
+                 layout: str = 'visible',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         default = sorted({round(num_layers * f) for f in DEFAULT_TAP_FRACTIONS} - {0})
@@ -65,10 +71,25 @@ class DeepDynamicSupervision(BaseSupervision):
         if side * side != num_patches:
             raise ValueError(f'num_patches: {num_patches} is not a square patch grid')
         self.grid = (side, side)
-        self.decoders = MODELS.build(dict(
-            type='AuxiliaryDecoders', taps=self.taps, num_patches=num_patches,
-            patch_size=patch_size, embed_dim=embed_dims, predict_feature_dim=embed_dims,
-            **dict(LIGHT_DECODER, **(decoder or {}))))
+        if layout not in ('visible', 'all'):
+            raise ValueError(f"layout: expected 'visible' (MAE) or 'all' (BEiT), got "
+                             f'{layout!r}')
+        self.layout = layout
+        if layout == 'visible':
+            self.decoders = MODELS.build(dict(
+                type='AuxiliaryDecoders', taps=self.taps, num_patches=num_patches,
+                patch_size=patch_size, embed_dim=embed_dims, predict_feature_dim=embed_dims,
+                **dict(LIGHT_DECODER, **(decoder or {}))))
+        else:
+            if decoder is not None:
+                raise ValueError('decoder: BEiT taps are read by LayerNorm + Linear heads, '
+                                 'which have no decoder shape to set')
+            self.heads = ModuleDict({
+                f'l{block}': nn.Sequential(OrderedDict(
+                    ln=nn.LayerNorm(embed_dims, eps=1e-6),
+                    fc=nn.Linear(embed_dims, embed_dims)))
+                for block in self.taps
+            })
         self.losses = ModuleDict()
         for block in self.taps:
             cfg = dict(type='DistanceWeightedFeatureLoss', **(loss or {}))
@@ -79,8 +100,15 @@ class DeepDynamicSupervision(BaseSupervision):
                 raise ValueError(f'loss (tap {block}): {e}') from e
         self.metric = metric
 
+    def predict(self, state: MIMState) -> Dict[int, torch.Tensor]:
+        """block -> (B, N, C) predicted features of every patch."""
+        if self.layout == 'visible':
+            return self.decoders(state.taps, state.ids_restore)
+        # BEiT: (B, 1 + N, C) taps of every position, cls dropped
+        return {b: self.heads[f'l{b}'](state.taps[b][:, 1:]) for b in self.taps}
+
     def loss(self, state: MIMState) -> Dict[str, torch.Tensor]:
-        preds = self.decoders(state.taps, state.ids_restore)  # block -> (B, N, C)
+        preds = self.predict(state)  # block -> (B, N, C)
         target = state.teacher_tokens[:, 1:]  # (B, N, C), no gradient, cls dropped
         distances = patch_distances(state.mask, self.grid, self.metric)  # (B, N), once
         return {
