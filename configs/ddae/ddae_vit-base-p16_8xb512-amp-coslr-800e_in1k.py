@@ -1,5 +1,5 @@
-# DDAE on MAE, ViT-B/16, 800 epochs (the paper's longer schedule, 84.3 top-1).
-_base_ = './ddae_mae_vit-base-p16_8xb512-amp-coslr-100e_in1k.py'
+# DDAE, ViT-B/16, 800 epochs (the paper's longer schedule, 84.3 top-1).
+_base_ = './ddae_vit-base-p16_8xb512-amp-coslr-100e_in1k.py'
 
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.0001, by_epoch=True, begin=0, end=40,
