@@ -6,6 +6,8 @@ import os.path as osp
 import pytest
 import torch
 from conftest import ROOT
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
 
 from mim_deepsup.models.utils.distance_map import patch_distances
 
@@ -86,6 +88,18 @@ def test_weights_average_one_per_image_over_masked_patches():
     assert torch.equal(distance_weights(d, mask, 0.0), mask)  # g = 0: exactly the mask
 
 
+def test_images_with_no_visible_or_no_masked_patch():
+    from mim_deepsup.models.utils import distance_weights
+    mask = torch.stack([torch.ones(16), torch.zeros(16), random_mask(1, 16, seed=3)[0]])
+    d = patch_distances(mask, (4, 4))
+    assert torch.isinf(d[0]).all() and (d[1] == 0).all()
+    for g in (-1.0, 0.0, 2.0):
+        w = distance_weights(d, mask, g)
+        assert torch.isfinite(w).all()
+        assert torch.equal(w[0], torch.ones(16))  # nothing visible: uniform, MAE's weights
+        assert torch.equal(w[1], torch.zeros(16))  # nothing masked: nothing to weight
+
+
 def test_hand_computed_weighted_loss():
     from mim_deepsup.models.losses import DistanceWeightedPixelLoss
     loss = DistanceWeightedPixelLoss(grid=(1, 4), schedule=dict(
@@ -156,7 +170,9 @@ def test_at_zero_progress_the_final_term_is_maes_loss_exactly():
     mae.load_state_dict(ddae.state_dict(), strict=False)
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(5))
     torch.manual_seed(3)
-    ours = ddae.loss(x, None)['loss_mim']
+    # no TrainingProgressHook here: training at t = 0 is MAE, and the loss says so
+    with pytest.warns(UserWarning, match='without TrainingProgressHook'):
+        ours = ddae.loss(x, None)['loss_mim']
     torch.manual_seed(3)
     assert torch.equal(ours, mae.loss(x, None)['loss'])
 
@@ -172,6 +188,7 @@ def test_intermediate_loss_is_the_hand_computed_weighted_feature_error():
     losses = model.loss(x, None)
     torch.manual_seed(1)
     state = model.compute_state(x)
+    assert not state.teacher_tokens.requires_grad
     component = model.supervisions['ddae']
     assert component.taps == (2, 4)
     target = F.layer_norm(state.teacher_tokens[:, 1:], (64, ), eps=1e-6)  # (B, N, C)
@@ -205,6 +222,18 @@ def test_intermediate_losses_reach_only_the_blocks_below_and_not_the_teacher():
     assert all(p.grad is None and not p.requires_grad for p in model.teacher.parameters())
 
 
+@HOOKS.register_module(force=True)
+class ExponentRecorderHook(Hook):
+    """Test hook: the DDAE exponents g in force at each training iteration."""
+
+    priority = 'LOW'  # after TrainingProgressHook has published t
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        losses = [m for m in runner.model.modules() if hasattr(m, 'exponent')]
+        runner.__dict__.setdefault('exponents_seen', []).append(
+            [m.exponent() for m in losses])
+
+
 def test_ddae_runner_iterations_and_progress_after_resume(demo_data, tmp_path):
     import math as _math
 
@@ -218,12 +247,17 @@ def test_ddae_runner_iterations_and_progress_after_resume(demo_data, tmp_path):
         assert len(values) == 4 and all(_math.isfinite(v) for v in values)
     losses = [m for m in full.model.modules() if hasattr(m, 'exponent')]
     assert len(losses) == 3 and all(m.progress == 0.75 for m in losses)
-    resumed = Runner.from_cfg(tiny_runner_cfg(
-        demo_data, tmp_path / 'resumed', config=TINY_DDAE, resume=True,
-        load_from=str(tmp_path / 'full' / 'epoch_1.pth')))
+    cfg = tiny_runner_cfg(demo_data, tmp_path / 'resumed', config=TINY_DDAE, resume=True,
+                          load_from=str(tmp_path / 'full' / 'epoch_1.pth'))
+    cfg.custom_hooks.append(dict(type='ExponentRecorderHook'))
+    resumed = Runner.from_cfg(cfg)
     resumed.train()
-    again = [m for m in resumed.model.modules() if hasattr(m, 'exponent')]
-    assert [m.exponent() for m in again] == [m.exponent() for m in losses]
+    # iterations 2 and 3 of 4 after resuming at the end of epoch 1: t = 0.5, then 0.75
+    expected = [[m.schedule(m.depth, t) for m in losses] for t in (0.5, 0.75)]
+    assert len(resumed.exponents_seen) == 2
+    for seen, want in zip(resumed.exponents_seen, expected):
+        assert seen == pytest.approx(want)
+    assert expected[0] != expected[1]  # the schedule really moves with t
     a, b = resumed.model.state_dict(), full.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -236,7 +270,8 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
             (dict(taps=[2, 6]), 'model.supervisions.ddae: taps: block 6 is out of range'),
             (dict(metric='hamming'), "model.supervisions.ddae: .*unknown distance metric"),
             (dict(loss=dict(schedule=dict(type='DepthProgressExponent', shallow=1e5))),
-             'model.supervisions.ddae: loss \\(tap 2\\): schedule: the schedule gives')):
+             'model.supervisions.ddae: loss \\(tap 2\\): DistanceWeightedFeatureLoss.schedule: '
+             'the schedule gives')):
         bad = cfg.copy()
         bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
         with pytest.raises(ValueError, match=message):
@@ -352,7 +387,10 @@ TINY_DDAE_BEIT = osp.join(ROOT, 'configs', 'ddae', 'ddae_beitv2_vit-tiny-p4_1xb3
 def test_beitv2_ddae_runner_iterations(demo_data, tmp_path):
     from conftest import tiny_runner_cfg
     from mmengine.runner import Runner
-    runner = Runner.from_cfg(tiny_runner_cfg(demo_data, tmp_path, config=TINY_DDAE_BEIT))
+    from test_lut import StartSnapshotHook  # noqa: F401  (registers the hook)
+    cfg = tiny_runner_cfg(demo_data, tmp_path, config=TINY_DDAE_BEIT)
+    cfg.custom_hooks.append(dict(type='StartSnapshotHook'))
+    runner = Runner.from_cfg(cfg)
     runner.train()
     hub = runner.message_hub
     for key in ('train/loss_1', 'train/loss_2', 'train/loss_ddae_l2', 'train/loss_ddae_l4'):
@@ -361,8 +399,13 @@ def test_beitv2_ddae_runner_iterations(demo_data, tmp_path):
     model = runner.model
     assert type(model.head).__name__ == 'DistanceWeightedBEiTV2Head'
     assert model.head.progress == 0.75  # the progress hook reaches the head
-    start = model.teacher['backbone'].layers[0].ffn.layers[1].weight
-    assert not torch.equal(start, model.backbone.layers[0].ffn.layers[1].weight)
+    # the teacher moved by EMA steps: a little, towards a student that moved more
+    key = 'layers.0.ffn.layers.1.weight'
+    start = runner.start_state
+    moved = (model.teacher['backbone'].state_dict()[key] - start[f'teacher.ema.backbone.{key}'])
+    learned = model.backbone.state_dict()[key] - start[f'backbone.{key}']
+    assert torch.equal(start[f'teacher.ema.backbone.{key}'], start[f'backbone.{key}'])
+    assert 0 < moved.norm() < 0.05 * learned.norm()
 
 
 def test_beitv2_intermediate_heads_regress_the_teachers_features():

@@ -37,11 +37,13 @@ class DistanceWeightedBEiTV2Head(DistanceWeighting, BEiTV2Head):
 
     def loss(self, feats: torch.Tensor, feats_cls_pt: torch.Tensor, target: torch.Tensor,
              mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        masked = mask.flatten(1).bool()  # (B, N)
-        weights = self.dynamic_weights(mask)[masked]  # (M,), in feats[masked]'s order
-        target = target[masked]  # (M,) codes
-        logits = self.cls_head(feats[masked])  # (M, num_embed)
-        logits_cls_pt = self.cls_head(feats_cls_pt[masked])
+        # one index of the M masked patches among the B * N (one host sync, where
+        # BEiTV2Head's boolean indexing costs three)
+        index = mask.flatten().nonzero().squeeze(1)  # (M,)
+        weights = self.dynamic_weights(mask).flatten()[index]  # (M,)
+        target = target.flatten()[index]  # (M,) codes
+        logits = self.cls_head(feats.flatten(0, 1)[index])  # (M, num_embed)
+        logits_cls_pt = self.cls_head(feats_cls_pt.flatten(0, 1)[index])
         loss_1 = self.loss_module(logits, target, weight=weights)
         loss_2 = self.loss_module(logits_cls_pt, target, weight=weights)
         return loss_1, loss_2

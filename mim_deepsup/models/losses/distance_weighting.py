@@ -1,5 +1,6 @@
 """What every DDAE loss shares: the exponent schedule, progress and the dynamic weights."""
 import math
+import warnings
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -36,21 +37,29 @@ class DistanceWeighting:
     def setup_weighting(self, depth: float = 1.0, schedule: Optional[dict] = None,
                         metric: str = 'euclidean',
                         grid: Optional[Sequence[int]] = None) -> None:
+        name = type(self).__name__
         if not 0.0 < depth <= 1.0:
-            raise ValueError(f'depth: expected a fraction of the encoder in (0, 1], '
+            raise ValueError(f'{name}.depth: expected a fraction of the encoder in (0, 1], '
                              f'got {depth!r}')
         self.depth = float(depth)
-        self.metric = check_metric(metric)
+        self.metric = check_metric(metric, key=f'{name}.metric')
         self.grid = tuple(grid) if grid is not None else None
         self.schedule = MODELS.build(schedule or dict(type='DepthProgressExponent'))
-        check_schedule(self.schedule, self.depth, self.grid, key='schedule')
+        check_schedule(self.schedule, self.depth, self.grid, key=f'{name}.schedule')
         self.progress = 0.0
+        self._progress_set = False
 
     def set_progress(self, progress: float) -> None:
         self.progress = progress
+        self._progress_set = True
 
     def exponent(self) -> float:
         """g at this loss's depth and the current progress (a Python float: no sync)."""
+        if self.training and not self._progress_set:
+            self._progress_set = True  # warn once
+            warnings.warn(f'{type(self).__name__}: training without TrainingProgressHook '
+                          f'(custom_hooks replaced?): the DDAE schedule stays at t = 0, '
+                          f'i.e. g = {self.schedule(self.depth, 0.0):g}', stacklevel=2)
         return self.schedule(self.depth, self.progress)
 
     def patch_grid(self, mask: torch.Tensor) -> Tuple[int, int]:

@@ -1,5 +1,4 @@
 """DDAE's distance map: each masked patch's distance to the nearest visible patch."""
-from functools import lru_cache
 from typing import Tuple
 
 import torch
@@ -14,26 +13,16 @@ def check_metric(metric: str, key: str = 'metric') -> str:
     return metric
 
 
-@lru_cache(maxsize=16)
-def _grid_distances(height: int, width: int, metric: str, device: torch.device) -> torch.Tensor:
-    """(N, N) distances between the patches of a height x width grid (row-major)."""
-    rows, cols = torch.meshgrid(torch.arange(height, device=device),
-                                torch.arange(width, device=device), indexing='ij')
-    coords = torch.stack([rows.flatten(), cols.flatten()], dim=1).float()  # (N, 2)
-    delta = (coords[:, None, :] - coords[None, :, :]).abs()  # (N, N, 2)
-    if metric == 'euclidean':
-        return delta.pow(2).sum(-1).sqrt()
-    if metric == 'manhattan':
-        return delta.sum(-1)
-    return delta.amax(-1)  # chebyshev
-
-
 def patch_distances(mask: torch.Tensor, grid: Tuple[int, int],
                     metric: str = 'euclidean') -> torch.Tensor:
     """Distance of every patch to the nearest visible patch (METHODS.md, DDAE; ours).
 
-    From the mask alone, for any mask generator: one masked minimum over a precomputed
-    (N, N) grid-distance table, for the whole batch at once on the mask's device.
+    From the mask alone, for any mask generator, for the whole batch at once on the mask's
+    device. Exact and separable: first, along each row, the distance to the nearest
+    visible patch of that row; then, down each column, the best combination with the row
+    offset (Euclidean: min_k (dr_k^2 + dc_k^2); Manhattan: min_k (|dr_k| + dc_k);
+    Chebyshev: min_k max(|dr_k|, dc_k)). The temporaries are (B, h, w, w) and (B, h, h, w):
+    B N sqrt(N) values, not B N^2.
 
     Args:
         mask: (B, N), nonzero = masked (MAE's 1 = removed, BEiT's True = masked), row-major
@@ -49,11 +38,24 @@ def patch_distances(mask: torch.Tensor, grid: Tuple[int, int],
     if mask.shape[-1] != height * width:
         raise ValueError(f'mask has {mask.shape[-1]} patches, the grid {height} x {width} '
                          f'has {height * width}')
-    table = _grid_distances(height, width, check_metric(metric), mask.device)  # (N, N)
-    masked = mask.bool()  # (B, N)
-    # (B, N, N): distance from patch j (rows) to patch i (columns), inf where i is masked
-    to_visible = torch.where(masked[:, None, :], float('inf'), table)
-    return to_visible.amin(dim=-1)  # (B, N)
+    check_metric(metric)
+    visible = ~mask.bool().view(-1, height, width)  # (B, h, w)
+    cols = torch.arange(width, device=mask.device, dtype=torch.float32)
+    rows = torch.arange(height, device=mask.device, dtype=torch.float32)
+    inf = torch.tensor(float('inf'), device=mask.device)
+    col_offset = (cols[:, None] - cols[None, :]).abs()  # (w, w): |j - i|
+    # (B, h, w, w): |j - i| to every visible patch i of the same row, inf elsewhere
+    in_row = torch.where(visible[:, :, None, :], col_offset, inf)
+    dc = in_row.amin(dim=-1)  # (B, h, w): column distance within row k
+    row_offset = (rows[:, None] - rows[None, :]).abs()[None, :, :, None]  # (1, h, h, 1)
+    dc = dc[:, None, :, :]  # (B, 1, h_k, w)
+    if metric == 'euclidean':
+        dist = (row_offset.pow(2) + dc.pow(2)).amin(dim=2).sqrt()  # (B, h, w)
+    elif metric == 'manhattan':
+        dist = (row_offset + dc).amin(dim=2)
+    else:  # chebyshev
+        dist = torch.maximum(row_offset, dc).amin(dim=2)
+    return dist.flatten(1)  # (B, N)
 
 
 def distance_weights(distances: torch.Tensor, mask: torch.Tensor,
@@ -68,11 +70,14 @@ def distance_weights(distances: torch.Tensor, mask: torch.Tensor,
         exponent: g.
 
     Returns:
-        (B, N) float weights, sum over each image's masked patches = their number.
+        (B, N) float weights, sum over each image's masked patches = their number (uniform
+        in an image with no visible patch).
     """
     masked = mask.bool()  # (B, N)
-    # visible patches get d = 1 before the power (0 ** negative g would be inf), then 0
-    powered = torch.where(masked, distances, torch.ones_like(distances)).pow(exponent)
+    # visible patches get d = 1 before the power (0 ** negative g would be inf), then 0;
+    # so do the patches of an image without any visible patch (d = inf): uniform weights
+    usable = masked & torch.isfinite(distances)
+    powered = torch.where(usable, distances, torch.ones_like(distances)).pow(exponent)
     weights = powered * masked  # (B, N)
     count = masked.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1) masked patches per image
     mean = weights.sum(dim=1, keepdim=True) / count  # (B, 1), > 0 when any is masked
