@@ -1,0 +1,51 @@
+"""Convert a pretraining checkpoint of ours into a backbone checkpoint for fine-tuning.
+
+    python tools/convert_checkpoint.py SRC DST [--target mmpretrain] [--teacher]
+
+Keeps the student's encoder (``backbone.*``; ``--teacher``: the EMA teacher's copy), drops
+decoders, heads, components and the teacher, writes DST atomically and prints what it kept,
+dropped and renamed. ``--target mmpretrain`` writes ``backbone.*`` keys for a
+``VisionTransformer`` with ``init_cfg=dict(type='Pretrained', prefix='backbone.')``.
+"""
+import argparse
+import os.path as osp
+import sys
+from collections import Counter
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mim_deepsup.checkpoints import convert_checkpoint  # noqa: E402
+from mim_deepsup.checkpoints.backbone_converter import TARGETS  # noqa: E402
+
+
+def group(keys):
+    """'neck.decoder_blocks.0.ln1.weight' -> 'neck' counts, for a short summary."""
+    counts = Counter(k.split('.')[0] if not k.startswith('supervisions.') else
+                     '.'.join(k.split('.')[:2]) for k in keys)
+    return ', '.join(f'{name} ({n})' for name, n in sorted(counts.items()))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='a pretraining checkpoint (e.g. work_dirs/.../epoch_N.pth)')
+    parser.add_argument('dst', help='the backbone checkpoint to write')
+    parser.add_argument('--target', choices=TARGETS, default='mmpretrain')
+    parser.add_argument('--teacher', action='store_true',
+                        help='take the EMA teacher\'s encoder instead of the student\'s')
+    args = parser.parse_args(argv)
+    try:
+        report = convert_checkpoint(args.src, args.dst, target=args.target,
+                                    source='teacher' if args.teacher else 'student')
+    except (ValueError, FileNotFoundError) as e:
+        print(f'convert_checkpoint: {e}', file=sys.stderr)
+        return 2
+    print(f'kept {len(report["kept"])} backbone tensors '
+          f'({"EMA teacher" if args.teacher else "student"}) -> {args.dst}')
+    print(f'dropped {len(report["dropped"])}: {group(report["dropped"]) or "nothing"}')
+    print(f'renamed {len(report["renamed"])}' + (
+        f': {report["renamed"][0][0]} -> {report["renamed"][0][1]}, ...'
+        if report['renamed'] else ''))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
