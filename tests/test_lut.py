@@ -96,7 +96,7 @@ def test_hand_computed_bc_loss_pairs_each_student_view_with_the_other_teacher_vi
     teacher = torch.tensor([[[cls, [1.0, 1.0], [1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]],
                             [[cls, [1.0, 0.0], [-1.0, 0.0], [3.0, 0.0], [1.0, 0.0]]]])
     state = MIMState(inputs=None, latent=latents[0], mask=None, ids_restore=None,
-                     num_views=2, view_latents=latents, view_teacher_tokens=teacher)
+                     view_latents=latents, view_teacher_tokens=teacher)
     losses = identity_component(weight=0.5).loss(state)
     # 2 - 2 cos(q2, k1) = 2 - 2 / sqrt(2); 2 - 2 cos(q1, k2) = 0
     expected = 0.5 * ((2 - math.sqrt(2)) + 0.0) / 2
@@ -150,7 +150,7 @@ def test_student_heads_normalise_each_view_over_its_own_batch():
     latents[1] += 3.0  # a view-wise shift that per-view BatchNorm removes
     teacher = torch.randn(2, 5, 1 + 6, 4)
     state = MIMState(inputs=None, latent=latents[0], mask=None, ids_restore=None,
-                     num_views=2, view_latents=latents, view_teacher_tokens=teacher)
+                     view_latents=latents, view_teacher_tokens=teacher)
 
     def mlp(m, x, bn_stats):
         h = m.fc0(x)

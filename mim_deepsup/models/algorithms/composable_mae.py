@@ -141,7 +141,7 @@ class ComposableMAE(SupervisionsMixin, MAE):
         state = MIMState(inputs=views[0], latent=latent[:batch], mask=mask[:batch],
                          ids_restore=ids_restore[:batch],
                          taps={b: t[:batch] for b, t in taps.items()}, progress=self.progress,
-                         data_samples=data_samples, num_views=num_views,
+                         data_samples=data_samples,
                          view_latents=latent.unflatten(0, (num_views, batch)))
         if self.with_target_generator:
             with torch.no_grad():

@@ -28,12 +28,13 @@ class TapsMixin:
                                  f'expected an int in [1, {num_layers}] (blocks count from 1)')
         return tuple(sorted(set(taps)))
 
-    def facts(self) -> Dict[str, int]:
+    def facts(self) -> Dict[str, object]:
         """Sizes a supervision component may take from its backbone (``algorithm_args``)."""
         patch_size = self.patch_embed.projection.kernel_size[0]
+        height, width = self.patch_resolution
         return dict(num_layers=len(self.layers), embed_dims=self.embed_dims,
-                    patch_size=patch_size,
-                    num_patches=self.patch_resolution[0] * self.patch_resolution[1])
+                    patch_size=patch_size, num_patches=height * width,
+                    patch_grid=(height, width))
 
     @contextmanager
     def recording(self, taps: Sequence[int]) -> Iterator[Dict[int, torch.Tensor]]:

@@ -23,8 +23,7 @@ def mlp_head(cfg: Union[dict, str, None], embed_dims: int, key: str) -> nn.Modul
         type='NonLinearNeck', in_channels=embed_dims, hid_channels=4096,
         out_channels=embed_dims, num_layers=2, with_bias=False, with_last_bn=False,
         with_avg_pool=False, norm_cfg=dict(type='SyncBN'),
-        init_cfg=[dict(type='Xavier', layer='Linear', distribution='uniform'),
-                  dict(type='Constant', val=1, layer=['_BatchNorm'])])
+        init_cfg=dict(type='Xavier', layer='Linear', distribution='uniform'))
     return MODELS.build(dict(default, **(cfg or {})))
 
 

@@ -1,7 +1,6 @@
 """DDAE: deep dynamic supervision of intermediate blocks by the EMA teacher's features."""
-import math
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import ModuleDict
@@ -9,7 +8,7 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 from ..utils import BaseSupervision, MIMState, patch_distances
-from .deep_supervision import LIGHT_DECODER, check_taps, per_tap
+from .deep_supervision import LIGHT_DECODER, check_taps, default_taps, per_tap
 
 # ours: blocks 4 and 8 of ViT-B's 12 (METHODS.md, DDAE)
 DEFAULT_TAP_FRACTIONS = (1 / 3, 2 / 3)
@@ -42,12 +41,13 @@ class DeepDynamicSupervision(BaseSupervision):
         loss (dict, optional): overrides of each tap's :class:`DistanceWeightedFeatureLoss`
             (criterion, schedule, normalize_target); its depth is l / L.
         metric (str): the distance metric, shared by every tap.
-        num_layers, embed_dims, patch_size, num_patches, layout: filled in by the
-            algorithm.
+        num_layers, embed_dims, patch_size, num_patches, patch_grid, layout: filled in
+            by the algorithm.
     """
 
     needs_teacher = True
-    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'layout')
+    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'patch_grid',
+                      'layout')
     tap_layout = None  # MAE ('visible') and BEiT ('all') alike
 
     def __init__(self,
@@ -60,17 +60,16 @@ class DeepDynamicSupervision(BaseSupervision):
                  embed_dims: int = 768,
                  patch_size: int = 16,
                  num_patches: int = 196,
+                 patch_grid: Tuple[int, int] = (14, 14),
                  layout: str = 'visible',
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        default = sorted({round(num_layers * f) for f in DEFAULT_TAP_FRACTIONS} - {0})
+        default = default_taps(num_layers, DEFAULT_TAP_FRACTIONS)
         self.taps = check_taps(default if taps is None else taps, num_layers)
         self.required_taps = self.taps
         self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps))
-        side = math.isqrt(num_patches)
-        if side * side != num_patches:
-            raise ValueError(f'num_patches: {num_patches} is not a square patch grid')
-        self.grid = (side, side)
+        self.grid = tuple(patch_grid)
+        self.metric = metric
         if layout not in ('visible', 'all'):
             raise ValueError(f"layout: expected 'visible' (MAE) or 'all' (BEiT), got "
                              f'{layout!r}')
@@ -98,7 +97,6 @@ class DeepDynamicSupervision(BaseSupervision):
                 self.losses[f'l{block}'] = MODELS.build(cfg)
             except ValueError as e:
                 raise ValueError(f'loss (tap {block}): {e}') from e
-        self.metric = metric
 
     def predict(self, state: MIMState) -> Dict[int, torch.Tensor]:
         """block -> (B, N, C) predicted features of every patch."""

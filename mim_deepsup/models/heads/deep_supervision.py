@@ -12,9 +12,11 @@ DEFAULT_TAP_FRACTIONS = (1 / 2, 2 / 3, 5 / 6)
 LIGHT_DECODER = dict(decoder_embed_dim=256, decoder_depth=2, decoder_num_heads=8)
 
 
-def default_taps(num_layers: int) -> Tuple[int, ...]:
-    """The released code's fractions of depth: ViT-B 6, 8, 10; ViT-L 12, 16, 20."""
-    return tuple(sorted({round(num_layers * f) for f in DEFAULT_TAP_FRACTIONS} - {0}))
+def default_taps(num_layers: int,
+                 fractions: Sequence[float] = DEFAULT_TAP_FRACTIONS) -> Tuple[int, ...]:
+    """Blocks at ``fractions`` of the depth; by default the released DeepMIM code's: ViT-B
+    6, 8, 10; ViT-L 12, 16, 20."""
+    return tuple(sorted({round(num_layers * f) for f in fractions} - {0}))
 
 
 def check_taps(taps: Sequence[int], num_layers: int) -> Tuple[int, ...]:

@@ -42,10 +42,9 @@ def patch_distances(mask: torch.Tensor, grid: Tuple[int, int],
     visible = ~mask.bool().view(-1, height, width)  # (B, h, w)
     cols = torch.arange(width, device=mask.device, dtype=torch.float32)
     rows = torch.arange(height, device=mask.device, dtype=torch.float32)
-    inf = torch.tensor(float('inf'), device=mask.device)
     col_offset = (cols[:, None] - cols[None, :]).abs()  # (w, w): |j - i|
     # (B, h, w, w): |j - i| to every visible patch i of the same row, inf elsewhere
-    in_row = torch.where(visible[:, :, None, :], col_offset, inf)
+    in_row = torch.where(visible[:, :, None, :], col_offset, float('inf'))
     dc = in_row.amin(dim=-1)  # (B, h, w): column distance within row k
     row_offset = (rows[:, None] - rows[None, :]).abs()[None, :, :, None]  # (1, h, h, 1)
     dc = dc[:, None, :, :]  # (B, 1, h_k, w)

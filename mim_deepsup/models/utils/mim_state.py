@@ -31,7 +31,6 @@ class MIMState:
             (B, N, D) features of a frozen network, or None without a target generator.
         progress: training progress t in [0, 1] from :class:`TrainingProgressHook`.
         data_samples: the batch's data samples.
-        num_views: V.
         view_latents: (V, B, 1 + K, C) every view's final-normed tokens, from the same
             batched pass as ``latent`` (MAE; None for BEiT).
         view_teacher_tokens: (V, B, 1 + N, C) the teacher's tokens on every unmasked view,
@@ -47,6 +46,5 @@ class MIMState:
     target: Optional[torch.Tensor] = None
     progress: float = 0.0
     data_samples: Optional[List] = None
-    num_views: int = 1
     view_latents: Optional[torch.Tensor] = None
     view_teacher_tokens: Optional[torch.Tensor] = None
