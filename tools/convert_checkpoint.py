@@ -1,11 +1,14 @@
-"""Convert a pretraining checkpoint of ours into a backbone checkpoint for fine-tuning.
+"""Convert a pretraining checkpoint into a backbone checkpoint for fine-tuning.
 
-    python tools/convert_checkpoint.py SRC DST [--target mmpretrain] [--teacher]
+    python tools/convert_checkpoint.py SRC DST [--target mmpretrain|mmseg] [--teacher]
 
-Keeps the student's encoder (``backbone.*``; ``--teacher``: the EMA teacher's copy), drops
-decoders, heads, components and the teacher, writes DST atomically and prints what it kept,
-dropped and renamed. ``--target mmpretrain`` writes ``backbone.*`` keys for a
-``VisionTransformer`` with ``init_cfg=dict(type='Pretrained', prefix='backbone.')``.
+SRC: one of our Runner checkpoints, or an authors' release of MAE, DeepMIM or LUT in timm's
+ViT names (``model``: ``blocks.N.*``; ``--teacher`` takes ``model_ema``). Keeps the
+student's encoder (``--teacher``: the EMA teacher's copy), drops decoders, heads,
+components and the teacher, writes DST atomically and prints what it kept, dropped and
+renamed. ``--target mmpretrain`` writes ``backbone.*`` keys for a ``VisionTransformer`` with
+``init_cfg=dict(type='Pretrained', prefix='backbone.')``; ``--target mmseg`` writes the keys
+of mmseg's ``MAE`` (or, from BEiT-v2, ``BEiT``) backbone for ``model.pretrained=DST``.
 """
 import argparse
 import os.path as osp
@@ -18,15 +21,20 @@ from mim_deepsup.checkpoints.backbone_converter import TARGETS  # noqa: E402
 
 
 def group(keys):
-    """'neck.decoder_blocks.0.ln1.weight' -> 'neck' counts, for a short summary."""
-    counts = Counter(k.split('.')[0] if not k.startswith('supervisions.') else
-                     '.'.join(k.split('.')[:2]) for k in keys)
+    """'neck.decoder_blocks.0.ln1.weight' -> 'neck' counts, for a short summary (two parts
+    for 'supervisions.<name>' and for a release's 'model.<part>')."""
+    def head(key):
+        parts = key.split('.')
+        return '.'.join(parts[:2] if parts[0] in ('supervisions', 'model', 'model_ema')
+                        and len(parts) > 2 else parts[:1])
+    counts = Counter(head(k) for k in keys)
     return ', '.join(f'{name} ({n})' for name, n in sorted(counts.items()))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='a pretraining checkpoint (e.g. work_dirs/.../epoch_N.pth)')
+    parser.add_argument('src', help='a pretraining checkpoint (e.g. work_dirs/.../epoch_N.pth) '
+                        'or a timm-named release (MAE, DeepMIM, LUT)')
     parser.add_argument('dst', help='the backbone checkpoint to write')
     parser.add_argument('--target', choices=TARGETS, default='mmpretrain')
     parser.add_argument('--teacher', action='store_true',

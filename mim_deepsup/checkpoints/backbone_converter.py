@@ -1,4 +1,11 @@
-"""Turn a pretraining checkpoint of ours into a backbone checkpoint for fine-tuning."""
+"""Turn a pretraining checkpoint into a backbone checkpoint for fine-tuning.
+
+Inputs: our Runner checkpoints (``state_dict`` with ``backbone.*``, and
+``teacher.ema.backbone.*`` for the EMA teacher) and the authors' releases of MAE, DeepMIM and
+LUT, which use timm's ViT names (``model`` with ``blocks.N.*``; ``model_ema`` for LUT's EMA
+encoder). Outputs: mmpretrain's ``backbone.*`` keys, or mmsegmentation's un-prefixed keys.
+"""
+import argparse
 import os
 import os.path as osp
 import tempfile
@@ -6,23 +13,45 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from .key_maps import is_timm_layout, mmpretrain_to_mmseg, strip_wrappers, timm_to_mmpretrain
+
 # where the encoder's weights live in our algorithms' state dicts
 SOURCES = {'student': 'backbone.', 'teacher': 'teacher.ema.backbone.'}
-TARGETS = ('mmpretrain', )
+# where the authors' scripts keep the student and the EMA weights (MAE/timm, LUT)
+TIMM_ENTRIES = {'student': ('model', 'state_dict', 'module'),
+                'teacher': ('model_ema', 'state_dict_ema')}
+TARGETS = ('mmpretrain', 'mmseg')
+# the only non-tensor class the authors' checkpoints pickle (their argparse arguments): a
+# plain attribute holder, safe to rebuild; everything else stays refused by weights_only
+SAFE_GLOBALS = [argparse.Namespace]
 
 
-def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """The ``state_dict`` of a checkpoint file (loaded weights-only), or a clear error."""
+def load_checkpoint(path: str) -> dict:
+    """The checkpoint file as a dict, loaded weights-only, or a clear error."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path}: no such checkpoint file')
     try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # pickle, zip or weights-only errors all mean: not ours to read
         raise ValueError(f'{path}: not a loadable checkpoint ({type(e).__name__}: '
                          f'{str(e).splitlines()[0] if str(e) else ""})') from None
-    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
-                                              for v in state.values()):
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f'{path}: expected a dict of tensors or a dict holding one '
+                         f'(state_dict, model), got {type(checkpoint).__name__}')
+    return checkpoint
+
+
+def _is_weights(obj) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """The ``state_dict`` of one of our checkpoint files, or a clear error."""
+    checkpoint = load_checkpoint(path)
+    state = checkpoint.get('state_dict', checkpoint)
+    if not _is_weights(state):
         raise ValueError(f'{path}: expected a checkpoint holding a state dict of tensors '
                          f'(a dict, or a dict with "state_dict")')
     return state
@@ -48,6 +77,47 @@ def extract_backbone(state: Dict[str, torch.Tensor], source: str = 'student'
     return backbone, dropped
 
 
+def _timm_state(checkpoint: dict, path: str, source: str) -> Tuple[dict, str]:
+    """The authors' student or EMA weights, wrappers stripped, and the entry they came
+    from; ``None`` when the file is not in timm's layout."""
+    entries = [e for e in TIMM_ENTRIES[source] if _is_weights(checkpoint.get(e))]
+    if _is_weights(checkpoint) and source == 'student':
+        entries.append('')
+    for entry in entries:
+        state = strip_wrappers(checkpoint[entry] if entry else checkpoint)
+        if is_timm_layout(state):
+            return state, entry
+    if source == 'teacher' and any(is_timm_layout(strip_wrappers(checkpoint[e]))
+                                   for e in TIMM_ENTRIES['student']
+                                   if _is_weights(checkpoint.get(e))):
+        raise ValueError(f'{path}: a timm-layout checkpoint with no EMA weights '
+                         f'({" or ".join(TIMM_ENTRIES["teacher"])})')
+    return None, ''
+
+
+def read_encoder(src: str, source: str = 'student'
+                 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str], List[str]]:
+    """The encoder of ``src`` in mmpretrain's names, each key's input key, and the input
+    keys left out; for our checkpoints and for timm-layout releases alike."""
+    if source not in SOURCES:
+        raise ValueError(f'source: expected one of {", ".join(SOURCES)}, got {source!r}')
+    checkpoint = load_checkpoint(src)
+    timm_state, entry = _timm_state(checkpoint, src, source)
+    if timm_state is not None:
+        backbone, origin = timm_to_mmpretrain(timm_state)
+        used = {key for keys in origin.values() for key in keys.split('+')}
+        where = f'{entry}.' if entry else ''
+        dropped = sorted(where + k for k in timm_state if k not in used)
+        return backbone, {k: '+'.join(where + p for p in v.split('+'))
+                          for k, v in origin.items()}, dropped
+    state = checkpoint.get('state_dict', checkpoint)
+    if not _is_weights(state):
+        raise ValueError(f'{src}: expected one of our checkpoints (a state dict of tensors '
+                         f'with backbone.* keys) or a timm-layout ViT (model: blocks.N.*)')
+    backbone, dropped = extract_backbone(state, source)
+    return backbone, {k: SOURCES[source] + k for k in backbone}, dropped
+
+
 def save_atomic(obj, path: str) -> None:
     """Write ``obj`` with torch.save to a temporary file beside ``path``, then rename it:
     an interrupted write leaves no partial file."""
@@ -66,23 +136,33 @@ def save_atomic(obj, path: str) -> None:
 
 def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
                        source: str = 'student') -> Dict[str, List]:
-    """Convert ``src`` (one of our pretraining checkpoints) into ``dst``.
+    """Convert ``src`` (one of our pretraining checkpoints, or a timm-layout release of
+    MAE, DeepMIM or LUT) into ``dst``.
 
     Target 'mmpretrain': ``{'state_dict': {'backbone.<key>': tensor}}``, which a
     ``VisionTransformer`` loads with ``init_cfg=dict(type='Pretrained', checkpoint=dst,
     prefix='backbone.')`` (mmpretrain's MAE benchmark configs).
+    Target 'mmseg': ``{'state_dict': {'<key>': tensor}}`` in the names of mmseg's ``MAE``
+    (or, from BEiT-v2, ``BEiT``) backbone, which loads the file as it is when the
+    segmentation config sets ``model.pretrained=dst``; see :func:`key_maps.mmpretrain_to_mmseg`.
 
     Returns:
         dict: ``kept`` (output keys), ``dropped`` (input keys left out: decoders, heads,
-        components, teacher or student) and ``renamed`` ((input, output) pairs).
+        components, teacher or student, and what the target leaves out) and ``renamed``
+        ((input, output) pairs).
     """
     if target not in TARGETS:
         raise ValueError(f'target: expected one of {", ".join(TARGETS)}, got {target!r}')
-    state = load_state_dict(src)
-    backbone, dropped = extract_backbone(state, source)
-    prefix = SOURCES[source]
-    out = {f'backbone.{k}': v for k, v in backbone.items()}
-    renamed = [(prefix + k, f'backbone.{k}') for k in backbone if prefix != 'backbone.']
+    backbone, origin, dropped = read_encoder(src, source)
+    if target == 'mmseg':
+        out, seg_origin = mmpretrain_to_mmseg(backbone)
+        taken = set(seg_origin.values())
+        dropped = sorted(dropped + [origin[k] for k in backbone if k not in taken])
+        out_origin = {k: origin[v] for k, v in seg_origin.items()}
+    else:
+        out = {f'backbone.{k}': v for k, v in backbone.items()}
+        out_origin = {f'backbone.{k}': v for k, v in origin.items()}
+    renamed = sorted((v, k) for k, v in out_origin.items() if k != v)
     save_atomic({'state_dict': out, 'meta': dict(converted_from=osp.abspath(src),
                                                   source=source, target=target)}, dst)
     return dict(kept=sorted(out), dropped=dropped, renamed=renamed)

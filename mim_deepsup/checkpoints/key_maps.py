@@ -1,0 +1,114 @@
+"""Key names of the same ViT encoder in timm, mmpretrain and mmsegmentation.
+
+Every map returns ``(weights, origin)``: the renamed tensors and, for each output key, the
+input key(s) it came from, so that the converter can report what it renamed. Keys that a
+map does not take are the caller's ``dropped``. Nothing here imports mmsegmentation.
+"""
+import re
+from typing import Dict, List, Tuple
+
+import torch
+
+Weights = Dict[str, torch.Tensor]
+
+# wrappers the authors' training scripts put around the encoder (DDP, EMA, LUT's encoder)
+TIMM_WRAPPERS = ('module.', 'ema.', 'base_encoder.', 'encoder.', 'backbone.')
+# timm ViT block parts -> mmpretrain/mmseg ViT layer parts (FFN is mmcv's FFN)
+TIMM_BLOCK_PARTS = {
+    'norm1': 'ln1', 'attn.qkv': 'attn.qkv', 'attn.proj': 'attn.proj', 'norm2': 'ln2',
+    'mlp.fc1': 'ffn.layers.0.0', 'mlp.fc2': 'ffn.layers.1',
+}
+TIMM_TOP = {'cls_token': 'cls_token', 'pos_embed': 'pos_embed',
+            'patch_embed.proj.weight': 'patch_embed.projection.weight',
+            'patch_embed.proj.bias': 'patch_embed.projection.bias',
+            'norm.weight': 'ln1.weight', 'norm.bias': 'ln1.bias'}
+_BLOCK = re.compile(r'^blocks\.(\d+)\.(.+)\.(weight|bias)$')
+_QV_BIAS = re.compile(r'^blocks\.(\d+)\.attn\.(q_bias|v_bias)$')
+
+
+def strip_wrappers(state: Weights) -> Weights:
+    """Drop the leading wrapper prefixes (``module.``, ``ema.``, ...) from every key."""
+    out = {}
+    for key, value in state.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in TIMM_WRAPPERS:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix):], True
+        out[key] = value
+    return out
+
+
+def is_timm_layout(state: Weights) -> bool:
+    """A timm ViT encoder: ``blocks.N.*`` and ``patch_embed.proj.*`` keys."""
+    return any(_BLOCK.match(k) for k in state) and 'patch_embed.proj.weight' in state
+
+
+def timm_to_mmpretrain(state: Weights) -> Tuple[Weights, Dict[str, str]]:
+    """timm ViT names (MAE, DeepMIM and LUT releases) -> mmpretrain ``VisionTransformer``.
+
+    Keys outside the encoder (decoder, mask token, LUT's projector ``head.*`` and
+    ``predictor.*``, a classifier) are not taken. A block key this map does not know (e.g.
+    timm's layer scale ``ls1.gamma``) raises rather than being silently left out. A
+    BEiT-style split bias (``attn.q_bias``, ``attn.v_bias``, no k bias) becomes qkv's bias
+    with a zero k part: softmax is invariant to a k bias, so this is exact.
+    """
+    weights, origin = {}, {}
+    for key, value in state.items():
+        if key in TIMM_TOP:
+            weights[TIMM_TOP[key]], origin[TIMM_TOP[key]] = value, key
+            continue
+        match = _BLOCK.match(key)
+        if match is None:
+            if key.startswith('blocks.') and not _QV_BIAS.match(key):
+                raise ValueError(f'{key}: a timm ViT block key this converter does not map '
+                                 f'(known: {", ".join(TIMM_BLOCK_PARTS)}, attn.q_bias/v_bias)')
+            continue
+        index, part, kind = match.groups()
+        if part not in TIMM_BLOCK_PARTS:
+            raise ValueError(f'{key}: a timm ViT block key this converter does not map '
+                             f'(known: {", ".join(TIMM_BLOCK_PARTS)}, attn.q_bias/v_bias)')
+        new = f'layers.{index}.{TIMM_BLOCK_PARTS[part]}.{kind}'
+        weights[new], origin[new] = value, key
+    for index in sorted({int(m.group(1)) for m in map(_QV_BIAS.match, state) if m}):
+        q, v = state[f'blocks.{index}.attn.q_bias'], state[f'blocks.{index}.attn.v_bias']
+        new = f'layers.{index}.attn.qkv.bias'
+        weights[new] = torch.cat([q, torch.zeros_like(q), v])  # (3C,) = q | k = 0 | v
+        origin[new] = f'blocks.{index}.attn.q_bias+blocks.{index}.attn.v_bias'
+    if 'patch_embed.projection.weight' not in weights:
+        raise ValueError('no timm ViT encoder (patch_embed.proj.weight) in the checkpoint')
+    return weights, origin
+
+
+def mmpretrain_to_mmseg(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
+    """mmpretrain ViT encoder (MAEViT / VisionTransformer, or BEiT-v2's BEiTViT) ->
+    mmsegmentation's ``MAE`` / ``BEiT`` backbone, which loads the file's ``state_dict`` as
+    it is, without a prefix.
+
+    Left out, by design of mmseg's UperNet backbones: the final norm ``ln1`` (UperNet takes
+    raw block outputs, ``final_norm=False``), BEiT's ``mask_token``, and the relative
+    position index buffers (mmseg computes them). BEiT-v2's shared relative position bias
+    table is copied into each layer, as mmseg's BEiT keeps one table per layer.
+    """
+    num_layers = 1 + max(int(k.split('.')[1]) for k in backbone if k.startswith('layers.'))
+    weights, origin = {}, {}
+    for key, value in backbone.items():
+        if (key.startswith(('ln1.', 'mask_token', 'rel_pos_bias.'))
+                or key.endswith('relative_position_index')):
+            continue
+        weights[key], origin[key] = value, key
+    shared = 'rel_pos_bias.relative_position_bias_table'
+    if shared in backbone:
+        for index in range(num_layers):
+            new = f'layers.{index}.attn.relative_position_bias_table'
+            weights[new], origin[new] = backbone[shared].clone(), shared
+    return weights, origin
+
+
+def missing_by_design(keys: List[str]) -> List[str]:
+    """Of a loader's missing keys, those an mmseg backbone adds by design to a converted
+    MAE encoder: layer scale ``gamma_1/2`` (set by ``init_values``; 1.0 in the MAE UperNet
+    configs), relative position bias tables (zeros in mmseg's MAE) and index buffers."""
+    return [k for k in keys if re.fullmatch(
+        r'layers\.\d+\.(gamma_[12]|attn\.relative_position_(bias_table|index))', k)]
