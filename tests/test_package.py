@@ -29,10 +29,17 @@ def test_import_registers_components_without_mmseg():
     assert out.strip() == '[]'
 
 
-# the runtime fragment every base adds to mmpretrain's config holds no model
+# fragments that other configs inherit and that hold no model: the runtime every
+# pretraining base adds, the one every downstream mmpretrain config adds, and the tiny
+# fine-tuning shrink (its keys sit under `tiny`)
 RUNTIME = osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_runtime.py')
-CONFIGS = sorted(set(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
-                 - {RUNTIME})
+FRAGMENTS = {RUNTIME, osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_finetune_runtime.py'),
+             osp.join(ROOT, 'configs', '_base_', 'finetune_vit-tiny-p4_1xb32-coslr-5e_demo.py')}
+ALL_CONFIGS = set(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+# fine-tuning, linear probing and segmentation: configs/<method>/benchmarks/ and their bases
+DOWNSTREAM = sorted(p for p in ALL_CONFIGS - FRAGMENTS
+                    if '/benchmarks/' in p or osp.basename(p).startswith('upernet-'))
+CONFIGS = sorted(ALL_CONFIGS - FRAGMENTS - set(DOWNSTREAM))
 
 
 def test_runtime_fragment_holds_only_imports_and_hooks():
@@ -55,6 +62,25 @@ def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
     assert '_scope_' not in cfg.train_dataloader.collate_fn
     model = MODELS.build(cfg.model)
     assert type(model).__name__ in ('ComposableMAE', 'ComposableBEiT')
+
+
+@pytest.mark.parametrize('path', DOWNSTREAM, ids=lambda p: osp.relpath(p, ROOT))
+def test_every_downstream_config_builds_its_model(path):
+    cfg = Config.fromfile(path)
+    if 'upernet' in osp.basename(path):  # mmsegmentation: only mim_deepsup.seg imports it
+        from mmseg.registry import MODELS
+
+        import mim_deepsup.seg  # noqa: F401
+        assert cfg.custom_imports.imports == ['mim_deepsup.seg']
+        cfg.model.pretrained = None  # build only; loading is tested in test_seg_downstream
+        model = MODELS.build(cfg.model)
+        assert type(model.backbone).__name__ == 'StrictLoadMAE'
+    else:
+        from mmpretrain.registry import MODELS
+        assert cfg.custom_imports.imports == ['mim_deepsup']
+        model = MODELS.build(cfg.model)
+        assert type(model).__name__ == 'ImageClassifier'
+        assert cfg.model.backbone.init_cfg.prefix == 'backbone.'
 
 
 def _digest(root):

@@ -40,7 +40,7 @@ def seg_config(method, size='base'):
 def mmseg_vit(kind, checkpoint, out_indices=(1, 3, 5)):
     """mmseg's UperNet ViT backbone as the MAE / BEiT segmentation configs build it."""
     backbone = SEG_MODELS.build(dict(
-        type=f'StrictLoad{kind}', img_size=32, patch_size=4, mlp_ratio=4,
+        type=f'mmseg.StrictLoad{kind}', img_size=32, patch_size=4, mlp_ratio=4,
         out_indices=list(out_indices), norm_cfg=dict(type='LN', eps=1e-6),
         init_values=1.0 if kind == 'MAE' else 0.1, pretrained=checkpoint, **TINY))
     backbone.init_weights()
@@ -51,7 +51,7 @@ def mmseg_vit(kind, checkpoint, out_indices=(1, 3, 5)):
 def plain_mmseg_load(kind, checkpoint):
     """What mmseg's own backbone (``MAE`` / ``BEiT``) reports loading the file's
     ``state_dict`` as it is: the missing and unexpected keys."""
-    backbone = SEG_MODELS.build(dict(type=kind, img_size=32, patch_size=4, mlp_ratio=4,
+    backbone = SEG_MODELS.build(dict(type=f'mmseg.{kind}', img_size=32, patch_size=4, mlp_ratio=4,
                                      norm_cfg=dict(type='LN', eps=1e-6), **TINY))
     state = torch.load(checkpoint, weights_only=True)['state_dict']
     return backbone.load_state_dict(state, strict=False)
