@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT, build_model
@@ -148,6 +149,40 @@ def test_beitv2_encoder_converts_to_mmseg_beit_with_equal_features(tmp_path, ima
         _, taps = model.backbone.forward_taps(images, taps=(2, 4, 6), mask=None)
     for feature, block in zip(features, (2, 4, 6)):
         torch.testing.assert_close(feature, patch_maps(taps[block]), atol=1e-5, rtol=1e-5)
+
+
+def test_cubic_grid_interp2d_keeps_interp2d_orientation_and_is_exact_on_cubics():
+    from mim_deepsup.seg.backbones.strict_load_vit import CubicGridInterp2d
+    x = np.array([-6.5, -3.2, -1.0, 0.0, 1.0, 3.2, 6.5])  # geometric, as mmseg's BEiT uses
+    y = np.array([-7.0, -4.0, -1.5, 0.0, 1.5, 4.0, 7.0])
+
+    def f(xx, yy):  # cubic in each variable, not symmetric in x and y
+        return xx**2 * yy - yy**3 / 10 + 3 * xx
+    z = f(x[None, :], y[:, None])  # interp2d's layout: z[i, j] = f(x[j], y[i])
+    dx, dy = np.arange(-6.0, 6.1), np.arange(-5.0, 5.1)
+    np.testing.assert_allclose(CubicGridInterp2d(x, y, z)(dx, dy),
+                               f(dx[None, :], dy[:, None]), atol=1e-9)
+
+
+def test_beit_loads_a_table_of_another_grid(tmp_path, images):
+    """224 px pretraining -> 640 px segmentation, here 32 -> 64 px: mmseg resizes the
+    relative position bias table with interp2d, which SciPy 1.14 removed."""
+    model = build_model(Config.fromfile(TINY_BEIT).model)
+    shared = model.backbone.rel_pos_bias.relative_position_bias_table
+    with torch.no_grad():
+        shared.normal_()
+    src, dst = tmp_path / 'beit.pth', str(tmp_path / 'beit_mmseg.pth')
+    torch.save(dict(state_dict=model.state_dict()), src)
+    convert_checkpoint(str(src), dst, target='mmseg')
+    backbone = SEG_MODELS.build(dict(
+        type='mmseg.StrictLoadBEiT', img_size=64, patch_size=4, mlp_ratio=4,
+        out_indices=[5], norm_cfg=dict(type='LN', eps=1e-6), pretrained=dst, **TINY))
+    backbone.init_weights()
+    table = backbone.layers[0].attn.relative_position_bias_table
+    assert table.shape == ((2 * 16 - 1)**2 + 3, 4)
+    assert torch.equal(table[-3:], shared[-3:])  # cls rows are carried over as they are
+    with torch.no_grad():
+        assert torch.isfinite(backbone(torch.randn(1, 3, 64, 64))[0]).all()
 
 
 # ------------------------------------------------------- the authors' timm-named releases

@@ -1,7 +1,11 @@
 """mmseg's MAE and BEiT backbones, loading their pretrained checkpoint strictly."""
+from unittest import mock
+
+import numpy as np
 from mmengine.logging import print_log
 from mmseg.models.backbones import MAE, BEiT
 from mmseg.registry import MODELS
+from scipy import interpolate
 
 from ...checkpoints.key_maps import missing_by_design
 
@@ -43,6 +47,31 @@ class StrictLoadMAE(StrictPretrainedLoad, MAE):
     """mmseg's ``MAE`` backbone (UperNet) with a strictly checked pretrained load."""
 
 
+class CubicGridInterp2d:
+    """``scipy.interpolate.interp2d(x, y, z, kind='cubic')`` for data on a full grid, which
+    mmseg's BEiT uses to resize relative position bias tables and SciPy 1.14 removed.
+
+    As SciPy's migration notes give it: an interpolating bicubic spline
+    (``RectBivariateSpline``, s=0) over ``z.T``, since interp2d's ``z`` is indexed
+    (y, x); calling it returns (len(y), len(x)) again.
+    """
+
+    def __init__(self, x, y, z, kind='cubic'):
+        if kind != 'cubic':
+            raise ValueError(f'CubicGridInterp2d: only kind="cubic", got {kind!r}')
+        self.spline = interpolate.RectBivariateSpline(x, y, np.asarray(z).T, kx=3, ky=3, s=0)
+
+    def __call__(self, x, y):
+        return self.spline(x, y).T
+
+
 @MODELS.register_module()
 class StrictLoadBEiT(StrictPretrainedLoad, BEiT):
-    """mmseg's ``BEiT`` backbone (UperNet) with a strictly checked pretrained load."""
+    """mmseg's ``BEiT`` backbone (UperNet) with a strictly checked pretrained load; a
+    pretrained relative position bias table of another grid (224 px pretraining, 640 px
+    segmentation) is resized by mmseg's own geometric interpolation, through
+    :class:`CubicGridInterp2d` where SciPy no longer has ``interp2d``."""
+
+    def init_weights(self):
+        with mock.patch.object(interpolate, 'interp2d', CubicGridInterp2d):
+            super().init_weights()
