@@ -258,8 +258,8 @@ def test_timm_release_converts_to_mmseg_with_equal_features(timm_release, tmp_pa
     vit = vits[source]
     dst = str(tmp_path / 'mmseg.pth')
     report = convert_checkpoint(src, dst, target='mmseg', source=source)
-    entry = 'model' if source == 'student' else 'model_ema'
-    assert f'{entry}.norm.weight' in report['dropped']  # UperNet reads raw block outputs
+    norm = 'model.norm.weight' if source == 'student' else 'model_ema.ema.norm.weight'
+    assert norm in report['dropped']  # UperNet reads raw block outputs; named as in the file
     backbone = mmseg_vit('MAE', dst)
     with torch.no_grad():
         for feature, ref in zip(backbone(images), timm_features(vit, images)):
@@ -288,6 +288,21 @@ def test_timm_qv_bias_and_unknown_keys(timm_release, tmp_path, images):
     torch.save({'model': dict(vit.state_dict())}, path)
     with pytest.raises(ValueError, match='no EMA weights'):
         convert_checkpoint(str(path), str(tmp_path / 'never.pth'), source='teacher')
+    bad_files = {  # what a release could hold that the converter must not guess about
+        r'module\.cls_token and ema\.cls_token both name cls_token': {
+            **{f'module.{k}': v for k, v in vit.state_dict().items()},
+            **{f'ema.{k}': v for k, v in vit.state_dict().items()}},
+        r'reg_token: part of a timm ViT encoder': dict(vit.state_dict(),
+                                                     reg_token=torch.zeros(1, 4, 64)),
+        r'blocks\.2\.attn: q_bias and v_bias come in pairs': {
+            **{k: v for k, v in vit.state_dict().items() if k != 'blocks.2.attn.qkv.bias'},
+            'blocks.2.attn.q_bias': torch.zeros(64)},
+    }
+    for message, state in bad_files.items():
+        torch.save({'model': state}, path)
+        with pytest.raises(ValueError, match=f'qv.pth: {message}'):
+            convert_checkpoint(str(path), str(tmp_path / 'never.pth'))
+    assert not (tmp_path / 'never.pth').exists()
 
 
 def test_a_pickled_callable_is_refused_and_not_run(tmp_path):
@@ -307,10 +322,11 @@ def test_a_pickled_callable_is_refused_and_not_run(tmp_path):
 # ----------------------------------------------------------------------------- configs
 @pytest.mark.parametrize('method', METHODS)
 def test_segmentation_configs_state_only_what_differs(method, monkeypatch):
+    monkeypatch.delenv('PRETRAINED', raising=False)
     base = Config.fromfile(MMSEG_MAE_UPERNET)
     cfg = Config.fromfile(seg_config(method))
     assert cfg.model.backbone.type == 'StrictLoadMAE'
-    assert cfg.model.pretrained == 'work_dirs/pretrained/backbone_mmseg.pth'
+    assert cfg.model.pretrained == f'work_dirs/pretrained/{method}_mmseg.pth'
     # AMP for real: mmseg 1.x ignores the inherited fp16 key
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.get('fp16') is None
     assert cfg.optim_wrapper.loss_scale == 'dynamic'

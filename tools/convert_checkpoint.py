@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     try:
         report = convert_checkpoint(args.src, args.dst, target=args.target,
                                     source='teacher' if args.teacher else 'student')
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:  # bad input, or DST not writable
         print(f'convert_checkpoint: {e}', file=sys.stderr)
         return 2
     print(f'kept {len(report["kept"])} backbone tensors '

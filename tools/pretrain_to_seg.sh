@@ -27,6 +27,10 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 export PYTHON
 GPUS=${GPUS:-1}
+if ! [[ "$GPUS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "pretrain_to_seg: GPUS must be a positive integer, got '$GPUS'" >&2
+    exit 2
+fi
 
 train() {  # CONFIG WORK_DIR OPTS
     local opts=()
@@ -51,8 +55,10 @@ train "$PRETRAIN_CONFIG" "$WORK_DIR/pretrain" "${PRETRAIN_OPTS:-}"
 PRETRAINED_CKPT=$(last_checkpoint "$WORK_DIR/pretrain")
 
 echo "== 2/4 convert: $PRETRAINED_CKPT"
+teacher=()
+if [ "${TEACHER:-0}" = 1 ]; then teacher=(--teacher); fi
 "$PYTHON" "$ROOT/tools/convert_checkpoint.py" "$PRETRAINED_CKPT" \
-    "$WORK_DIR/backbone_mmseg.pth" --target mmseg ${TEACHER:+--teacher}
+    "$WORK_DIR/backbone_mmseg.pth" --target mmseg "${teacher[@]}"
 
 echo "== 3/4 fine-tune: $SEG_CONFIG"
 export PRETRAINED="$WORK_DIR/backbone_mmseg.pth"  # the seg config's model.pretrained

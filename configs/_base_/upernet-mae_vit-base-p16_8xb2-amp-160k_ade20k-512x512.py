@@ -13,7 +13,7 @@ custom_imports = dict(imports=['mim_deepsup.seg'], allow_failed_imports=False)
 custom_hooks = [dict(type='mmpretrain.WeightsOnlyCheckpointHook')]
 
 model = dict(
-    pretrained='{{$PRETRAINED:work_dirs/pretrained/backbone_mmseg.pth}}',
+    pretrained='{{$PRETRAINED:work_dirs/pretrained/mae_mmseg.pth}}',  # each method: its own
     backbone=dict(type='StrictLoadMAE'))
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
 fp16 = None  # read by nothing in mmseg 1.x: AMP is the AmpOptimWrapper above

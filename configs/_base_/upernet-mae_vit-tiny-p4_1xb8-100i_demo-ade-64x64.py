@@ -1,6 +1,6 @@
 # The MAE UperNet base shrunk for the CPU: the tiny pretraining ViT (patch 4, 6 blocks,
 # 64-d; pretrained at 32 px, its position embedding interpolated to 64 px by mmseg), a
-# 64-channel UperNet, BatchNorm instead of SyncBN, fp32, 100 iterations on the demo data
+# 64-channel UperNet, BatchNorm instead of SyncBN (neck and heads: SyncBN needs CUDA), fp32, 100 iterations on the demo data
 # in ADE20K's layout (tools/make_demo_data.py: background + 4 shape classes, label 0 =
 # ignored outlines). The base of each method's tiny segmentation config (tests, and
 # tools/pretrain_to_seg.sh); everything not restated here is the ViT-B config's.
@@ -14,7 +14,7 @@ model = dict(
     pretrained='{{$PRETRAINED:work_dirs/pretrained/tiny_mmseg.pth}}',
     backbone=dict(img_size=crop_size, patch_size=4, embed_dims=embed_dims, num_layers=6,
                   num_heads=4, out_indices=[1, 2, 3, 5]),  # ViT-B: 4, 6, 8, 12 of 12
-    neck=dict(embed_dim=embed_dims),
+    neck=dict(embed_dim=embed_dims, norm_cfg=norm_cfg),
     decode_head=dict(in_channels=[embed_dims] * 4, channels=embed_dims, num_classes=5,
                      norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=embed_dims, channels=32, num_classes=5,

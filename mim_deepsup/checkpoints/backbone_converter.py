@@ -77,22 +77,27 @@ def extract_backbone(state: Dict[str, torch.Tensor], source: str = 'student'
     return backbone, dropped
 
 
-def _timm_state(checkpoint: dict, path: str, source: str) -> Tuple[dict, str]:
-    """The authors' student or EMA weights, wrappers stripped, and the entry they came
-    from; ``None`` when the file is not in timm's layout."""
+def _timm_state(checkpoint: dict, path: str, source: str) -> Tuple[dict, Dict[str, str]]:
+    """The authors' student or EMA weights, wrappers stripped, and each key's full name
+    in the file (``model.module.blocks.0...``); ``None`` when the file is not in timm's
+    layout."""
     entries = [e for e in TIMM_ENTRIES[source] if _is_weights(checkpoint.get(e))]
     if _is_weights(checkpoint) and source == 'student':
         entries.append('')
     for entry in entries:
-        state = strip_wrappers(checkpoint[entry] if entry else checkpoint)
+        try:
+            state, original = strip_wrappers(checkpoint[entry] if entry else checkpoint)
+        except ValueError as e:
+            raise ValueError(f'{path}: {e}') from None
         if is_timm_layout(state):
-            return state, entry
-    if source == 'teacher' and any(is_timm_layout(strip_wrappers(checkpoint[e]))
+            where = f'{entry}.' if entry else ''
+            return state, {k: where + v for k, v in original.items()}
+    if source == 'teacher' and any(is_timm_layout(strip_wrappers(checkpoint[e])[0])
                                    for e in TIMM_ENTRIES['student']
                                    if _is_weights(checkpoint.get(e))):
         raise ValueError(f'{path}: a timm-layout checkpoint with no EMA weights '
                          f'({" or ".join(TIMM_ENTRIES["teacher"])})')
-    return None, ''
+    return None, {}
 
 
 def read_encoder(src: str, source: str = 'student'
@@ -102,19 +107,24 @@ def read_encoder(src: str, source: str = 'student'
     if source not in SOURCES:
         raise ValueError(f'source: expected one of {", ".join(SOURCES)}, got {source!r}')
     checkpoint = load_checkpoint(src)
-    timm_state, entry = _timm_state(checkpoint, src, source)
+    timm_state, full_name = _timm_state(checkpoint, src, source)
     if timm_state is not None:
-        backbone, origin = timm_to_mmpretrain(timm_state)
+        try:
+            backbone, origin = timm_to_mmpretrain(timm_state)
+        except ValueError as e:
+            raise ValueError(f'{src}: {e}') from None
         used = {key for keys in origin.values() for key in keys.split('+')}
-        where = f'{entry}.' if entry else ''
-        dropped = sorted(where + k for k in timm_state if k not in used)
-        return backbone, {k: '+'.join(where + p for p in v.split('+'))
+        dropped = sorted(full_name[k] for k in timm_state if k not in used)
+        return backbone, {k: '+'.join(full_name[p] for p in v.split('+'))
                           for k, v in origin.items()}, dropped
     state = checkpoint.get('state_dict', checkpoint)
     if not _is_weights(state):
         raise ValueError(f'{src}: expected one of our checkpoints (a state dict of tensors '
                          f'with backbone.* keys) or a timm-layout ViT (model: blocks.N.*)')
-    backbone, dropped = extract_backbone(state, source)
+    try:
+        backbone, dropped = extract_backbone(state, source)
+    except ValueError as e:
+        raise ValueError(f'{src}: {e}') from None
     return backbone, {k: SOURCES[source] + k for k in backbone}, dropped
 
 
@@ -155,7 +165,10 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
         raise ValueError(f'target: expected one of {", ".join(TARGETS)}, got {target!r}')
     backbone, origin, dropped = read_encoder(src, source)
     if target == 'mmseg':
-        out, seg_origin = mmpretrain_to_mmseg(backbone)
+        try:
+            out, seg_origin = mmpretrain_to_mmseg(backbone)
+        except ValueError as e:
+            raise ValueError(f'{src}: {e}') from None
         taken = set(seg_origin.values())
         dropped = sorted(dropped + [origin[k] for k in backbone if k not in taken])
         out_origin = {k: origin[v] for k, v in seg_origin.items()}

@@ -18,6 +18,9 @@ TIMM_BLOCK_PARTS = {
     'norm1': 'ln1', 'attn.qkv': 'attn.qkv', 'attn.proj': 'attn.proj', 'norm2': 'ln2',
     'mlp.fc1': 'ffn.layers.0.0', 'mlp.fc2': 'ffn.layers.1',
 }
+# encoder parts outside the blocks that an mmpretrain/mmseg ViT does not have: refused
+# (a classifier's fc_norm / head, and everything outside the encoder, are just dropped)
+TIMM_UNMAPPED = ('norm_pre.', 'reg_token', 'patch_embed.norm.', 'dist_token')
 TIMM_TOP = {'cls_token': 'cls_token', 'pos_embed': 'pos_embed',
             'patch_embed.proj.weight': 'patch_embed.projection.weight',
             'patch_embed.proj.bias': 'patch_embed.projection.bias',
@@ -26,18 +29,26 @@ _BLOCK = re.compile(r'^blocks\.(\d+)\.(.+)\.(weight|bias)$')
 _QV_BIAS = re.compile(r'^blocks\.(\d+)\.attn\.(q_bias|v_bias)$')
 
 
-def strip_wrappers(state: Weights) -> Weights:
-    """Drop the leading wrapper prefixes (``module.``, ``ema.``, ...) from every key."""
-    out = {}
+def strip_wrappers(state: Weights) -> Tuple[Weights, Dict[str, str]]:
+    """Drop the leading wrapper prefixes (``module.``, ``ema.``, ...) from every key.
+
+    Returns the renamed weights and each new key's original name. Two keys that strip to
+    the same name (e.g. ``encoder.*`` and ``ema.*`` in one dict) are an error: which copy
+    is the encoder cannot be told from the names.
+    """
+    out, original = {}, {}
     for key, value in state.items():
-        changed = True
+        name, changed = key, True
         while changed:
             changed = False
             for prefix in TIMM_WRAPPERS:
-                if key.startswith(prefix):
-                    key, changed = key[len(prefix):], True
-        out[key] = value
-    return out
+                if name.startswith(prefix):
+                    name, changed = name[len(prefix):], True
+        if name in out:
+            raise ValueError(f'{original[name]} and {key} both name {name}: two copies of '
+                             f'the encoder in one state dict')
+        out[name], original[name] = value, key
+    return out, original
 
 
 def is_timm_layout(state: Weights) -> bool:
@@ -59,6 +70,9 @@ def timm_to_mmpretrain(state: Weights) -> Tuple[Weights, Dict[str, str]]:
         if key in TIMM_TOP:
             weights[TIMM_TOP[key]], origin[TIMM_TOP[key]] = value, key
             continue
+        if key.startswith(TIMM_UNMAPPED):
+            raise ValueError(f'{key}: part of a timm ViT encoder this converter does not map '
+                             f'(an mmpretrain/mmseg ViT has no such part)')
         match = _BLOCK.match(key)
         if match is None:
             if key.startswith('blocks.') and not _QV_BIAS.match(key):
@@ -72,7 +86,10 @@ def timm_to_mmpretrain(state: Weights) -> Tuple[Weights, Dict[str, str]]:
         new = f'layers.{index}.{TIMM_BLOCK_PARTS[part]}.{kind}'
         weights[new], origin[new] = value, key
     for index in sorted({int(m.group(1)) for m in map(_QV_BIAS.match, state) if m}):
-        q, v = state[f'blocks.{index}.attn.q_bias'], state[f'blocks.{index}.attn.v_bias']
+        q, v = (state.get(f'blocks.{index}.attn.{part}') for part in ('q_bias', 'v_bias'))
+        if q is None or v is None:
+            raise ValueError(f'blocks.{index}.attn: q_bias and v_bias come in pairs; '
+                             f'the checkpoint has only one of them')
         new = f'layers.{index}.attn.qkv.bias'
         weights[new] = torch.cat([q, torch.zeros_like(q), v])  # (3C,) = q | k = 0 | v
         origin[new] = f'blocks.{index}.attn.q_bias+blocks.{index}.attn.v_bias'
@@ -91,7 +108,10 @@ def mmpretrain_to_mmseg(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
     position index buffers (mmseg computes them). BEiT-v2's shared relative position bias
     table is copied into each layer, as mmseg's BEiT keeps one table per layer.
     """
-    num_layers = 1 + max(int(k.split('.')[1]) for k in backbone if k.startswith('layers.'))
+    layers = {int(k.split('.')[1]) for k in backbone if k.startswith('layers.')}
+    if not layers:
+        raise ValueError('no layers.N.* keys: not a ViT encoder')
+    num_layers = 1 + max(layers)
     weights, origin = {}, {}
     for key, value in backbone.items():
         if (key.startswith(('ln1.', 'mask_token', 'rel_pos_bias.'))

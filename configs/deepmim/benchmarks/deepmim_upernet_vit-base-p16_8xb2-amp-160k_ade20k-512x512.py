@@ -8,3 +8,5 @@
 _base_ = '../../_base_/upernet-mae_vit-base-p16_8xb2-amp-160k_ade20k-512x512.py'
 
 optim_wrapper = dict(optimizer=dict(lr=5e-5), paramwise_cfg=dict(layer_decay_rate=0.9))
+
+model = dict(pretrained='{{$PRETRAINED:work_dirs/pretrained/deepmim_mmseg.pth}}')

@@ -4,3 +4,5 @@
 #       work_dirs/pretrained/lut_mmseg.pth --target mmseg
 #   PRETRAINED=work_dirs/pretrained/lut_mmseg.pth bash tools/dist_train.sh THIS_CONFIG 8
 _base_ = '../../_base_/upernet-mae_vit-base-p16_8xb2-amp-160k_ade20k-512x512.py'
+
+model = dict(pretrained='{{$PRETRAINED:work_dirs/pretrained/lut_mmseg.pth}}')
