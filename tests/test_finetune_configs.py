@@ -6,7 +6,7 @@ import os.path as osp
 import mmpretrain
 import pytest
 import torch
-from conftest import ROOT, tiny_runner_cfg
+from conftest import ROOT, build_model, tiny_runner_cfg
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
@@ -62,6 +62,8 @@ def test_finetune_config_is_mmpretrains_mae_recipe_plus_the_methods_values(
     # what differs, and how
     for key, value in OUR_RUNTIME.items():
         assert cfg.pop(key) == value
+    assert cfg['model']['backbone'].pop('type') == 'StrictLoadVisionTransformer'
+    assert mae['model']['backbone'].pop('type') == 'VisionTransformer'
     init_cfg = cfg['model']['backbone']['init_cfg']
     assert init_cfg.pop('checkpoint') == f'work_dirs/{run}/backbone.pth'
     assert mae['model']['backbone']['init_cfg'].pop('checkpoint') == ''
@@ -91,6 +93,8 @@ def test_linear_config_is_mmpretrains_linear_recipe_with_our_checkpoint(method, 
     mae = plain(Config.fromfile(osp.join(MAE_BENCHMARKS, LINEAR)))
     for key, value in OUR_RUNTIME.items():
         assert cfg.pop(key) == value
+    assert cfg['model']['backbone'].pop('type') == 'StrictLoadVisionTransformer'
+    assert mae['model']['backbone'].pop('type') == 'VisionTransformer'
     init_cfg = cfg['model']['backbone']['init_cfg']
     assert init_cfg.pop('checkpoint') == f'work_dirs/{run}/backbone.pth'
     assert mae['model']['backbone']['init_cfg'].pop('checkpoint') == ''
@@ -249,3 +253,32 @@ def test_converted_backbone_loads_into_the_linear_probing_vit_exactly(converted_
     # frozen ViT with its final norm: every converted key is used, none is missing
     vit.load_state_dict({k[len('backbone.'):]: v for k, v in converted.items()}, strict=True)
     assert all(not p.requires_grad for p in vit.parameters())
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_before_training(
+        converted_backbone, tmp_path):
+    """mmengine's Pretrained init loads with strict=False and only logs: a BEiT-v2 encoder
+    or an mmseg-converted file would fine-tune a half-random ViT."""
+    path, _ = converted_backbone
+    tiny_vit = dict(type='StrictLoadVisionTransformer', arch=dict(
+        embed_dims=64, num_layers=6, num_heads=4, feedforward_channels=256), img_size=32,
+        patch_size=4, out_type='avg_featmap', final_norm=False)
+
+    def init(checkpoint):
+        MODELS.build(dict(tiny_vit, init_cfg=dict(
+            type='Pretrained', checkpoint=checkpoint, prefix='backbone.'))).init_weights()
+
+    init(path)  # the converted LUT encoder fits (ln1 unused, ln2 new: by design)
+    beit = build_model(Config.fromfile(
+        osp.join(ROOT, 'configs', 'beitv2', 'beitv2_vit-tiny-p4_1xb32-20e_demo.py')).model)
+    torch.save({'state_dict': beit.state_dict()}, tmp_path / 'beit_epoch.pth')
+    convert_checkpoint(str(tmp_path / 'beit_epoch.pth'), str(tmp_path / 'beit.pth'))
+    with pytest.raises(ValueError, match=r"(?s)does not fit.*missing keys \['layers\.0\.attn"
+                                         r"\.qkv\.bias'.*unexpected keys"):
+        init(str(tmp_path / 'beit.pth'))
+    mmseg_file = str(tmp_path / 'lut_mmseg.pth')
+    convert_checkpoint(path, mmseg_file, target='mmseg')  # no backbone. prefix: none found
+    with pytest.raises(ValueError, match=r'76 missing keys \[.cls_token'):
+        init(mmseg_file)
+    with pytest.raises(FileNotFoundError, match='model.backbone.init_cfg.checkpoint: .*nothing'):
+        init(str(tmp_path / 'nothing.pth'))

@@ -17,5 +17,6 @@ _base_ = [
     '../../_base_/mim-deepsup_finetune_runtime.py',
 ]
 
-model = dict(backbone=dict(init_cfg=dict(
+# StrictLoadVisionTransformer: mmpretrain's ViT, refusing a checkpoint that does not fit
+model = dict(backbone=dict(type='StrictLoadVisionTransformer', init_cfg=dict(
     checkpoint='{{$PRETRAINED:work_dirs/ddae_vit-base-p16_8xb512-amp-coslr-800e_in1k/backbone.pth}}')))

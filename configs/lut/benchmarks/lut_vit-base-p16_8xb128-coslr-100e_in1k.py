@@ -19,6 +19,7 @@ _base_ = [
     '../../_base_/mim-deepsup_finetune_runtime.py',
 ]
 
-model = dict(backbone=dict(init_cfg=dict(
+# StrictLoadVisionTransformer: mmpretrain's ViT, refusing a checkpoint that does not fit
+model = dict(backbone=dict(type='StrictLoadVisionTransformer', init_cfg=dict(
     checkpoint='{{$PRETRAINED:work_dirs/lut_vit-base-p16_8xb512-amp-coslr-1600e_in1k/backbone.pth}}')))
 optim_wrapper = dict(optimizer=dict(lr=4e-3), paramwise_cfg=dict(layer_decay_rate=0.75))
