@@ -144,6 +144,12 @@ def test_beitv2_encoder_converts_to_mmseg_beit_with_equal_features(tmp_path, ima
     assert sorted(result.missing_keys) == sorted(
         f'layers.{i}.attn.relative_position_index' for i in range(6))
     backbone = mmseg_vit('BEiT', dst)
+    with pytest.raises(ValueError, match='holds a BEiT encoder.*use StrictLoadBEiT'):
+        mmseg_vit('MAE', dst)  # the layer scale and q/v biases would be half-loaded
+    unconverted = str(tmp_path / 'beit_mmpretrain.pth')
+    convert_checkpoint(str(src), unconverted, target='mmpretrain')
+    with pytest.raises(ValueError, match=r'(?s)backbone\.rel_pos_bias.*--target mmseg'):
+        mmseg_vit('BEiT', unconverted)  # mmseg alone: a bare KeyError in its resize
     with torch.no_grad():
         features = backbone(images)
         _, taps = model.backbone.forward_taps(images, taps=(2, 4, 6), mask=None)

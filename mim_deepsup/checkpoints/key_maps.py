@@ -5,7 +5,7 @@ input key(s) it came from, so that the converter can report what it renamed. Key
 map does not take are the caller's ``dropped``. Nothing here imports mmsegmentation.
 """
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import torch
 
@@ -124,11 +124,3 @@ def mmpretrain_to_mmseg(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
             new = f'layers.{index}.attn.relative_position_bias_table'
             weights[new], origin[new] = backbone[shared].clone(), shared
     return weights, origin
-
-
-def missing_by_design(keys: List[str]) -> List[str]:
-    """Of a loader's missing keys, those an mmseg backbone adds by design to a converted
-    MAE encoder: layer scale ``gamma_1/2`` (set by ``init_values``; 1.0 in the MAE UperNet
-    configs), relative position bias tables (zeros in mmseg's MAE) and index buffers."""
-    return [k for k in keys if re.fullmatch(
-        r'layers\.\d+\.(gamma_[12]|attn\.relative_position_(bias_table|index))', k)]
