@@ -47,6 +47,19 @@ def plain(cfg: Config) -> dict:
     return strip(cfg.to_dict())
 
 
+def pop_what_every_config_changes(cfg: dict, mae: dict, run: str):
+    """Check and remove what each of our configs changes in mmpretrain's ``mae``: our
+    runtime, the strictly loading backbone and the converted checkpoint."""
+    for key, value in OUR_RUNTIME.items():
+        assert cfg.pop(key) == value
+    assert cfg['model']['backbone'].pop('type') == 'StrictLoadVisionTransformer'
+    assert mae['model']['backbone'].pop('type') == 'VisionTransformer'
+    init_cfg = cfg['model']['backbone']['init_cfg']
+    assert init_cfg.pop('checkpoint') == f'work_dirs/{run}/backbone.pth'
+    assert mae['model']['backbone']['init_cfg'].pop('checkpoint') == ''
+    assert init_cfg == dict(type='Pretrained', prefix='backbone.')  # the converter's keys
+
+
 def assert_same_config(a: dict, b: dict):
     for key in sorted(a.keys() | b.keys()):
         assert a.get(key) == b.get(key), key
@@ -59,15 +72,7 @@ def test_finetune_config_is_mmpretrains_mae_recipe_plus_the_methods_values(
     run, layer_decay, lr = METHODS[method]
     cfg = plain(Config.fromfile(ours(method, FINETUNE)))
     mae = plain(Config.fromfile(osp.join(MAE_BENCHMARKS, FINETUNE)))
-    # what differs, and how
-    for key, value in OUR_RUNTIME.items():
-        assert cfg.pop(key) == value
-    assert cfg['model']['backbone'].pop('type') == 'StrictLoadVisionTransformer'
-    assert mae['model']['backbone'].pop('type') == 'VisionTransformer'
-    init_cfg = cfg['model']['backbone']['init_cfg']
-    assert init_cfg.pop('checkpoint') == f'work_dirs/{run}/backbone.pth'
-    assert mae['model']['backbone']['init_cfg'].pop('checkpoint') == ''
-    assert init_cfg == dict(type='Pretrained', prefix='backbone.')  # the converter's keys
+    pop_what_every_config_changes(cfg, mae, run)  # what differs, and how
     paramwise, optimizer = cfg['optim_wrapper']['paramwise_cfg'], cfg['optim_wrapper']['optimizer']
     assert (paramwise['layer_decay_rate'], optimizer['lr']) == (layer_decay, lr)
     assert cfg['optim_wrapper']['constructor'] == 'LearningRateDecayOptimWrapperConstructor'
@@ -91,14 +96,7 @@ def test_linear_config_is_mmpretrains_linear_recipe_with_our_checkpoint(method, 
     run = METHODS[method][0]
     cfg = plain(Config.fromfile(ours(method, LINEAR)))
     mae = plain(Config.fromfile(osp.join(MAE_BENCHMARKS, LINEAR)))
-    for key, value in OUR_RUNTIME.items():
-        assert cfg.pop(key) == value
-    assert cfg['model']['backbone'].pop('type') == 'StrictLoadVisionTransformer'
-    assert mae['model']['backbone'].pop('type') == 'VisionTransformer'
-    init_cfg = cfg['model']['backbone']['init_cfg']
-    assert init_cfg.pop('checkpoint') == f'work_dirs/{run}/backbone.pth'
-    assert mae['model']['backbone']['init_cfg'].pop('checkpoint') == ''
-    assert init_cfg == dict(type='Pretrained', prefix='backbone.')
+    pop_what_every_config_changes(cfg, mae, run)
     assert cfg['model']['backbone']['frozen_stages'] == 12
     assert cfg['optim_wrapper']['optimizer'] == dict(type='LARS', lr=6.4, weight_decay=0.0,
                                                      momentum=0.9)
@@ -148,12 +146,17 @@ def test_tiny_config_shrinks_the_methods_finetune_config(method, monkeypatch):
     assert tiny.val_evaluator.topk == tiny.test_evaluator.topk == (1, )
     assert tiny.train_cfg.max_epochs == 5 and tiny.param_scheduler[-1].end == 5
     assert tiny.env_cfg.dist_cfg.backend == 'gloo'
-    # the method's values and the rest of the recipe come from its ViT-B config
+    # the method's values (restated on the tiny base) and the rest of the recipe are its
+    # ViT-B config's
+    assert tiny.model.backbone.init_cfg.checkpoint == \
+        f'work_dirs/{method}_vit-tiny-p4_1xb32-20e_demo/backbone.pth'
     shrunk = {'model', 'data_preprocessor', 'train_dataloader', 'val_dataloader',
               'test_dataloader', 'val_evaluator', 'test_evaluator', 'param_scheduler',
-              'train_cfg', 'default_hooks', 'env_cfg', 'tiny'}
+              'train_cfg', 'default_hooks', 'env_cfg', 'demo'}
     tiny = plain(tiny)
-    assert tiny['model']['backbone']['init_cfg'] == vit_b['model']['backbone']['init_cfg']
+    tiny_backbone, vit_b_backbone = tiny['model']['backbone'], vit_b['model']['backbone']
+    assert tiny_backbone['type'] == vit_b_backbone['type'] == 'StrictLoadVisionTransformer'
+    assert tiny_backbone['init_cfg']['prefix'] == vit_b_backbone['init_cfg']['prefix']
     assert tiny['model']['train_cfg'] == vit_b['model']['train_cfg']  # mixup, cutmix
     assert tiny['model']['head']['loss'] == vit_b['model']['head']['loss']
     assert_same_config({k: v for k, v in tiny.items() if k not in shrunk},

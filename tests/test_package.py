@@ -30,15 +30,14 @@ def test_import_registers_components_without_mmseg():
 
 
 # fragments that other configs inherit and that hold no model: the runtime every
-# pretraining base adds, the one every downstream mmpretrain config adds, and the tiny
-# fine-tuning shrink (its keys sit under `tiny`)
+# pretraining base adds, and the one every downstream mmpretrain config adds
 RUNTIME = osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_runtime.py')
-FRAGMENTS = {RUNTIME, osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_finetune_runtime.py'),
-             osp.join(ROOT, 'configs', '_base_', 'finetune_vit-tiny-p4_1xb32-coslr-5e_demo.py')}
+FRAGMENTS = {RUNTIME, osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_finetune_runtime.py')}
 ALL_CONFIGS = set(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
 # fine-tuning, linear probing and segmentation: configs/<method>/benchmarks/ and their bases
 DOWNSTREAM = sorted(p for p in ALL_CONFIGS - FRAGMENTS
-                    if '/benchmarks/' in p or osp.basename(p).startswith('upernet-'))
+                    if '/benchmarks/' in p
+                    or osp.basename(p).startswith(('upernet-', 'finetune_')))
 CONFIGS = sorted(ALL_CONFIGS - FRAGMENTS - set(DOWNSTREAM))
 
 
