@@ -55,6 +55,9 @@ def test_converted_backbone_loads_into_the_finetuning_vit(lut_checkpoint, tmp_pa
                    if 'backbone.' in k)
     else:
         assert ('teacher.ema.backbone.ln1.weight', 'backbone.ln1.weight') in report['renamed']
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(dst).st_mode & 0o777 == 0o666 & ~umask  # readable as any new file
     saved = torch.load(dst, weights_only=True)['state_dict']
     # strict about the backbone: the only differences are the fine-tuning ViT's own design
     vit = MODELS.build(dict(type='VisionTransformer', arch=TINY_ARCH, img_size=32,

@@ -137,6 +137,9 @@ def save_atomic(obj, path: str) -> None:
     os.close(handle)
     try:
         torch.save(obj, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would create it; mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
