@@ -1,0 +1,141 @@
+"""The pretrained encoder of a checkpoint, run on images with its block outputs and its
+attention maps recorded.
+
+Any checkpoint the converter reads works: ours (student or EMA teacher) and the authors'
+timm-named releases. The encoder is rebuilt as the module our pretraining trains
+(``TappedMAEViT``, or ``TappedBEiTPretrainViT`` for BEiT-v2 encoders) and loaded strictly.
+"""
+import contextlib
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import torch
+from mmengine.config import Config
+from mmpretrain.models import VisionTransformer
+from mmpretrain.registry import MODELS
+
+from ..checkpoints.backbone_converter import load_checkpoint, read_encoder
+
+
+def _arch_from_config(checkpoint: dict) -> Optional[dict]:
+    """``model.backbone.arch`` of the config a Runner checkpoint was trained with."""
+    text = checkpoint.get('meta', {}).get('cfg') if isinstance(checkpoint, dict) else None
+    if not isinstance(text, str):
+        return None
+    arch = Config.fromstring(text, '.py').model.backbone.get('arch', 'b')
+    if isinstance(arch, str):
+        arch = VisionTransformer.arch_zoo[arch.lower()]
+    return dict(arch)
+
+
+def encoder_facts(weights: Dict[str, torch.Tensor], path: str) -> dict:
+    """Architecture read off the weights: family, width, depth, patch size, patch grid."""
+    if 'patch_embed.projection.weight' not in weights:
+        raise ValueError(f'{path}: no ViT encoder (patch_embed.projection.weight) in it')
+    embed_dims, _, patch, _ = weights['patch_embed.projection.weight'].shape
+    num_layers = 1 + max(int(k.split('.')[1]) for k in weights if k.startswith('layers.'))
+    beit = 'layers.0.attn.q_bias' in weights
+    if 'pos_embed' in weights:  # (1, 1 + h w, C)
+        side = int(round((weights['pos_embed'].shape[1] - 1)**0.5))
+    table = weights.get('rel_pos_bias.relative_position_bias_table')  # BEiT-v2, shared
+    if 'pos_embed' not in weights:  # BEiT-v2: a relative position table of (2h-1)^2 + 3 rows
+        side = (int(round((table.shape[0] - 3)**0.5)) + 1) // 2
+    return dict(family='beit' if beit else 'mae', embed_dims=embed_dims,
+                num_heads=None if table is None else table.shape[1],
+                num_layers=num_layers, patch_size=patch, grid=(side, side),
+                img_size=side * patch,
+                feedforward_channels=weights['layers.0.ffn.layers.0.0.weight'].shape[0])
+
+
+def load_encoder(path: str, source: str = 'student', num_heads: Optional[int] = None
+                 ) -> Tuple[torch.nn.Module, dict]:
+    """The encoder of ``path`` (eval mode, on the CPU) and its facts.
+
+    ``num_heads``: this argument, else what the weights tell (a BEiT relative position
+    table has one column per head), else the checkpoint's own config (our Runner
+    checkpoints), else width / 64 (ViT-S/B/L).
+    """
+    weights, _, _ = read_encoder(path, source)
+    facts = encoder_facts(weights, path)
+    arch = _arch_from_config(load_checkpoint(path))
+    heads = (num_heads or facts['num_heads'] or (arch or {}).get('num_heads')
+             or facts['embed_dims'] // 64)
+    if facts['embed_dims'] % heads:
+        raise ValueError(f'{path}: width {facts["embed_dims"]} is not divisible by '
+                         f'num_heads={heads} (pass --num-heads)')
+    facts['num_heads'] = heads
+    kind = 'TappedBEiTPretrainViT' if facts['family'] == 'beit' else 'TappedMAEViT'
+    encoder = MODELS.build(dict(
+        type=kind, img_size=facts['img_size'], patch_size=facts['patch_size'],
+        final_norm='ln1.weight' in weights,  # BEiT-v2 keeps its final norm in the neck
+        arch=dict(embed_dims=facts['embed_dims'], num_layers=facts['num_layers'],
+                  num_heads=heads, feedforward_channels=facts['feedforward_channels'])))
+    result = encoder.load_state_dict(weights, strict=False)
+    missing = [k for k in result.missing_keys if k != 'mask_token']
+    if missing or result.unexpected_keys:
+        raise ValueError(f'{path}: does not fit a {facts["family"]} ViT '
+                         f'({facts["num_layers"]} blocks, {facts["embed_dims"]}-d): '
+                         f'missing {missing[:4]}, unexpected {result.unexpected_keys[:4]}')
+    encoder.eval()  # (mmpretrain's ViTs return None from train())
+    return encoder, facts
+
+
+@contextlib.contextmanager
+def attention_recorded(encoder: torch.nn.Module):
+    """Within the block, each forward of ``encoder`` appends every block's attention
+    probabilities, (B, H, T, T) with T = 1 + N, to the yielded list.
+
+    They come from the attention computation the model trains with, not from a second
+    implementation: MAE's ``MultiheadAttention`` calls its own scaled-dot-product
+    function once more with the identity as values (softmax(q k^T s) @ I is the
+    attention matrix); BEiT's attention hands its probabilities to ``attn_drop``, whose
+    output is recorded.
+    """
+    maps: List[torch.Tensor] = []
+    patched, hooks = [], []
+    for layer in encoder.layers:
+        attn = layer.attn
+        if hasattr(attn, 'scaled_dot_product_attention'):
+            original = attn.scaled_dot_product_attention
+
+            def recording(q, k, v, *args, _original=original, **kwargs):
+                eye = torch.eye(k.shape[-2], dtype=v.dtype, device=v.device)
+                maps.append(_original(q, k, eye.expand(*v.shape[:-2], -1, -1), *args,
+                                      **kwargs))
+                return _original(q, k, v, *args, **kwargs)
+            attn.scaled_dot_product_attention = recording
+            patched.append((attn, original))
+        elif hasattr(attn, 'attn_drop'):
+            hooks.append(attn.attn_drop.register_forward_hook(
+                lambda module, args, output: maps.append(output)))
+        else:
+            raise TypeError(f'{type(attn).__name__}: no known way to read its attention')
+    try:
+        yield maps
+    finally:
+        for attn, original in patched:
+            attn.scaled_dot_product_attention = original
+        for hook in hooks:
+            hook.remove()
+
+
+@torch.no_grad()
+def iter_encoded(encoder: torch.nn.Module, images: torch.Tensor, attention: bool = True,
+                 batch_size: int = 32) -> Iterator[dict]:
+    """Every block's output and attention for ``images`` (n, 3, H, W), unmasked, one batch
+    at a time (a ViT-B's attention maps of 64 images would take 1.4 GB at once).
+
+    Yields:
+        dict: ``blocks``: L (b, 1 + N, C) raw block outputs; ``final``: (b, 1 + N, C)
+        after the final norm (BEiT-v2: the last block's; its norm is in the neck);
+        ``attention``: L (b, H, T, T), if asked for.
+    """
+    taps = tuple(range(1, len(encoder.layers) + 1))
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        context = attention_recorded(encoder) if attention else contextlib.nullcontext([])
+        with context as recorded:
+            outputs, tapped = encoder.forward_taps(batch, taps=taps, mask=None)
+        result = dict(blocks=[tapped[t] for t in taps], final=outputs[-1])
+        if attention:
+            result['attention'] = list(recorded)
+        yield result

@@ -1,0 +1,115 @@
+"""Reconstructions of a pretraining checkpoint: the final decoder's and each pixel-predicting
+auxiliary decoder's, for one mask, with DDAE's dynamic weight map of that mask."""
+from typing import Dict, List
+
+import torch
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+
+from ..checkpoints.backbone_converter import load_checkpoint
+from ..models.losses.distance_weighting import DistanceWeighting
+from ..models.utils.distance_map import patch_distances
+
+
+def load_pretraining_model(path: str) -> torch.nn.Module:
+    """The whole pretraining model of one of our Runner checkpoints (decoders included),
+    rebuilt from the config the checkpoint carries, in eval mode."""
+    checkpoint = load_checkpoint(path)
+    text = checkpoint.get('meta', {}).get('cfg')
+    if not isinstance(text, str) or 'state_dict' not in checkpoint:
+        raise ValueError(f'{path}: reconstructions need one of our pretraining checkpoints '
+                         f'(a Runner checkpoint with its config and decoders)')
+    cfg = Config.fromstring(text, '.py')
+    if cfg.model.type != 'ComposableMAE':
+        raise ValueError(f'{path}: a {cfg.model.type} predicts no pixels to show; '
+                         f'reconstructions need an MAE-family model (ComposableMAE)')
+    model = MODELS.build(cfg.model)
+    model.load_state_dict(checkpoint['state_dict'])
+    model.eval()
+    return model
+
+
+def _to_pixels(head, pred: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """(B, N, p*p*3) predictions in the head's target space -> pixels of the input's
+    normalisation: norm_pix targets are per-patch standardised, so each patch takes back
+    the mean and variance of the original patch (as MAE's visualisation does)."""
+    if head.norm_pix:
+        target = head.patchify(images)  # (B, N, p*p*3)
+        mean, var = target.mean(-1, keepdim=True), target.var(-1, keepdim=True)
+        pred = pred * (var + 1.e-6)**.5 + mean
+    return pred
+
+
+@torch.no_grad()
+def reconstruct(model: torch.nn.Module, images: torch.Tensor, seed: int = 0,
+                progress: float = 1.0) -> Dict[str, object]:
+    """One masked pass of ``model`` over ``images`` (B, 3, H, W) with the random mask of
+    ``seed``, as in training.
+
+    Returns:
+        dict: ``mask`` (B, N) 1 = removed; ``images`` dict name -> (B, 3, H, W) pixels:
+        'final' and one 'aux<block>' per pixel-predicting auxiliary decoder, visible
+        patches pasted from the input; ``errors`` name -> (B,) mean squared error on the
+        masked patches in the head's target space; ``weights`` name -> (B, N) DDAE's
+        dynamic weights at training progress ``progress`` (one per distance-weighted loss,
+        named by module and depth).
+    """
+    torch.manual_seed(seed)
+    views = getattr(model, 'num_views', 1)  # LUT reads 2 views: the same images twice here
+    state = model.compute_state(images if views == 1 else [images] * views)
+    head = model.head
+    target = head.construct_target(images)  # (B, N, p*p*3)
+    preds = {'final': model.neck(state.latent, state.ids_restore)}
+    width = target.shape[-1]
+    for name, component in model.supervisions.items():
+        decoders = getattr(component, 'decoders', None)
+        if decoders is None or not hasattr(decoders, 'decoders'):
+            continue
+        for block, pred in decoders(state.taps, state.ids_restore).items():
+            if pred.shape[-1] == width:  # pixels (DDAE's aux decoders predict features)
+                preds[f'{name}.l{block}'] = pred
+    mask = state.mask  # (B, N)
+    keep = mask.unsqueeze(-1)  # 1 = show the prediction
+    original = head.patchify(images)
+    result = dict(mask=mask, images={}, errors={}, weights={})
+    for name, pred in preds.items():
+        error = ((pred - target)**2).mean(-1)  # (B, N)
+        result['errors'][name] = (error * mask).sum(1) / mask.sum(1).clamp(min=1)
+        pixels = _to_pixels(head, pred, images) * keep + original * (1 - keep)
+        result['images'][name] = head.unpatchify(pixels)
+    distances = None
+    for name, module in model.named_modules():
+        if isinstance(module, DistanceWeighting):
+            if distances is None:
+                distances = patch_distances(mask, module.patch_grid(mask), module.metric)
+            module.set_progress(progress)
+            result['weights'][f'{name or "head"} (depth {module.depth:.2f})'] = \
+                module.dynamic_weights(mask, distances)
+    return result
+
+
+def denormalise(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) normalised as in pretraining -> [0, 1] RGB for display."""
+    from .images import MEAN, STD
+    return ((images * STD + MEAN) / 255).clamp(0, 1)
+
+
+def figure_rows(images: torch.Tensor, result: dict, patch_size: int) -> List[List[tuple]]:
+    """Per image: (title, HxWx3 or hxw array, colour map) panels in display order."""
+    mask = result['mask']
+    b, n = mask.shape
+    side = int(round(n**0.5))
+    masked = images * (1 - mask.view(b, 1, side, side).repeat_interleave(
+        patch_size, 2).repeat_interleave(patch_size, 3))
+    rows = []
+    for i in range(b):
+        row = [('original', denormalise(images[i:i + 1])[0].permute(1, 2, 0).numpy(), None),
+               ('masked input', denormalise(masked[i:i + 1])[0].permute(1, 2, 0).numpy(),
+                None)]
+        for name, recon in result['images'].items():
+            row.append((f'{name}\nMSE {result["errors"][name][i]:.3f}',
+                        denormalise(recon[i:i + 1])[0].permute(1, 2, 0).numpy(), None))
+        for name, weights in result['weights'].items():
+            row.append((f'weights: {name}', weights[i].view(side, side).numpy(), 'magma'))
+        rows.append(row)
+    return rows

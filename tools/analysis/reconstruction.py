@@ -1,0 +1,70 @@
+"""Reconstruction figures of a pretraining checkpoint: original, masked input, the final
+decoder's and each auxiliary decoder's reconstruction, and DDAE's dynamic weight maps.
+
+    python tools/analysis/reconstruction.py CHECKPOINT IMAGE_FOLDER --out DIR
+        [--num-images 4] [--seed 0] [--progress 1.0]
+
+CHECKPOINT: one of our MAE-family pretraining checkpoints (it carries its config). The mask
+is MAE's random mask drawn with SEED; DDAE's weights are shown at training progress
+PROGRESS (1.0: the end of the schedule). Writes DIR/reconstruction.png and
+reconstruction.json (masked-patch MSE per image and decoder, the weight maps).
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import mim_deepsup  # noqa: E402,F401  (registers the components)
+from mim_deepsup.analysis.images import load_folder  # noqa: E402
+from mim_deepsup.analysis.reconstruction import (  # noqa: E402
+    figure_rows,
+    load_pretraining_model,
+    reconstruct,
+)
+from mim_deepsup.analysis.reports import figure, save_figure, write_json  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('checkpoint', help='one of our MAE-family pretraining checkpoints')
+    parser.add_argument('images', help='a folder of images (the first N are shown)')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--num-images', type=int, default=4)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the random mask')
+    parser.add_argument('--progress', type=float, default=1.0,
+                        help="training progress t in [0, 1] for DDAE's weights")
+    args = parser.parse_args(argv)
+    try:
+        model = load_pretraining_model(args.checkpoint)
+        size = model.backbone.patch_resolution[0] * model.backbone.patch_embed.projection \
+            .kernel_size[0]
+        images, paths = load_folder(args.images, size, args.num_images)
+    except (ValueError, OSError, KeyError) as e:
+        print(f'reconstruction.py: {e}', file=sys.stderr)
+        return 2
+    result = reconstruct(model, images, seed=args.seed, progress=args.progress)
+    patch = model.backbone.patch_embed.projection.kernel_size[0]
+    rows = figure_rows(images, result, patch)
+    fig, axes = figure(1.6 * len(rows[0]), 1.8 * len(rows))
+    fig.clf()
+    for i, row in enumerate(rows):
+        for j, (title, array, cmap) in enumerate(row):
+            ax = fig.add_subplot(len(rows), len(row), i * len(row) + j + 1)
+            ax.imshow(array, cmap=cmap, interpolation='nearest')
+            ax.set_axis_off()
+            if i == 0 or '\n' in title:
+                ax.set_title(title if i == 0 else title.split('\n')[1], fontsize=7)
+    out_png = osp.join(args.out, 'reconstruction.png')
+    save_figure(out_png, fig)
+    write_json(osp.join(args.out, 'reconstruction.json'), dict(
+        checkpoint=osp.abspath(args.checkpoint), images=paths, seed=args.seed,
+        progress=args.progress,
+        masked_mse={k: v.tolist() for k, v in result['errors'].items()},
+        weights={k: v.tolist() for k, v in result['weights'].items()}))
+    print(out_png)
+    print(osp.join(args.out, 'reconstruction.json'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
