@@ -65,7 +65,8 @@ def load_encoder(path: str, source: str = 'student', num_heads: Optional[int] = 
     facts['num_heads'] = heads
     kind = 'TappedBEiTPretrainViT' if facts['family'] == 'beit' else 'TappedMAEViT'
     encoder = MODELS.build(dict(
-        type=kind, img_size=facts['img_size'], patch_size=facts['patch_size'],
+        type=f'mmpretrain.{kind}',  # whatever default scope a Runner left behind
+        img_size=facts['img_size'], patch_size=facts['patch_size'],
         final_norm='ln1.weight' in weights,  # BEiT-v2 keeps its final norm in the neck
         arch=dict(embed_dims=facts['embed_dims'], num_layers=facts['num_layers'],
                   num_heads=heads, feedforward_channels=facts['feedforward_channels'])))

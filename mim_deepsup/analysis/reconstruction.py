@@ -4,6 +4,7 @@ from typing import Dict, List
 
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from ..checkpoints.backbone_converter import load_checkpoint
@@ -23,7 +24,8 @@ def load_pretraining_model(path: str) -> torch.nn.Module:
     if cfg.model.type != 'ComposableMAE':
         raise ValueError(f'{path}: a {cfg.model.type} predicts no pixels to show; '
                          f'reconstructions need an MAE-family model (ComposableMAE)')
-    model = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # its parts are unscoped
+        model = MODELS.build(cfg.model)
     model.load_state_dict(checkpoint['state_dict'])
     model.eval()
     return model
