@@ -150,3 +150,27 @@ def test_bad_inputs_fail_clearly(checkpoints, demo_data, tmp_path, capsys):
                            '--out', str(tmp_path)]) == 2
     assert 'predicts no pixels' in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
+
+
+def test_an_authors_timm_release_is_analysed_as_trained(demo_data, tmp_path, capsys):
+    """A timm-named release (as MAE's and LUT's scripts save them) loads into the same
+    encoder, whose block outputs equal timm's own, and the tools run on it."""
+    timm = pytest.importorskip('timm')
+    from tools.analysis.encoder_analysis import main
+    torch.manual_seed(0)
+    vit = timm.create_model('vit_base_patch16_224', pretrained=False, img_size=32,
+                            patch_size=4, embed_dim=64, depth=6, num_heads=4, num_classes=0)
+    vit.eval()
+    path = tmp_path / 'checkpoint-1599.pth'
+    torch.save({'model': {f'module.{k}': v for k, v in vit.state_dict().items()}}, path)
+    encoder, facts = load_encoder(str(path), num_heads=4)
+    images, _ = load_folder(demo_data['imagenet'], facts['img_size'], 2)
+    with torch.no_grad():
+        _, taps = encoder.forward_taps(images, taps=(3, ), mask=None)
+        reference = vit.forward_intermediates(images, indices=[2], norm=False,
+                                              output_fmt='NLC', intermediates_only=True)[0]
+    torch.testing.assert_close(taps[3][:, 1:], reference, atol=1e-5, rtol=1e-5)
+    assert main(['aad', 'cka'], [str(path), demo_data['imagenet'], '--out', str(tmp_path),
+                                 '--num-heads', '4', '--limit', '4']) == 0
+    assert json.loads((tmp_path / 'aad.json').read_text())['facts']['num_heads'] == 4
+    assert finite(json.loads((tmp_path / 'cka.json').read_text())['cka'])
