@@ -117,15 +117,14 @@ def test_reconstruction_figure(checkpoints, demo_data, tmp_path, name):
     else:  # DDAE: its aux decoders predict features; weight maps of each weighted loss
         assert decoders == {'final'}
         assert sorted(report['weights']) == [
-            'head.loss_module (depth 1.00)', 'supervisions.ddae.losses.l2 (depth 0.33)',
-            'supervisions.ddae.losses.l4 (depth 0.67)']
+            'ddae.l2 (depth 0.33)', 'ddae.l4 (depth 0.67)', 'head (depth 1.00)']
         for weights in report['weights'].values():  # at t = 1: masked patches average 1
             w = torch.tensor(weights)
             assert w.shape == (2, 64) and finite(weights) and (w >= 0).all()
             masked = w > 0
             torch.testing.assert_close(w.sum(1) / masked.sum(1), torch.ones(2, dtype=w.dtype))
         deep, shallow = (torch.tensor(report['weights'][k]) for k in (
-            'head.loss_module (depth 1.00)', 'supervisions.ddae.losses.l2 (depth 0.33)'))
+            'head (depth 1.00)', 'ddae.l2 (depth 0.33)'))
         assert not torch.allclose(deep, shallow)  # the exponent depends on depth
     assert all(len(v) == 2 and finite(v) for v in report['masked_mse'].values())
 

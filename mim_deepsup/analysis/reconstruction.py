@@ -85,7 +85,9 @@ def reconstruct(model: torch.nn.Module, images: torch.Tensor, seed: int = 0,
             if distances is None:
                 distances = patch_distances(mask, module.patch_grid(mask), module.metric)
             module.set_progress(progress)
-            result['weights'][f'{name or "head"} (depth {module.depth:.2f})'] = \
+            short = name.replace('supervisions.', '').replace('.losses', '').replace(
+                '.loss_module', '') or 'loss'  # 'head', 'ddae.l2', ...
+            result['weights'][f'{short} (depth {module.depth:.2f})'] = \
                 module.dynamic_weights(mask, distances)
     return result
 
@@ -112,6 +114,6 @@ def figure_rows(images: torch.Tensor, result: dict, patch_size: int) -> List[Lis
             row.append((f'{name}\nMSE {result["errors"][name][i]:.3f}',
                         denormalise(recon[i:i + 1])[0].permute(1, 2, 0).numpy(), None))
         for name, weights in result['weights'].items():
-            row.append((f'weights: {name}', weights[i].view(side, side).numpy(), 'magma'))
+            row.append((f'DDAE weights\n{name}', weights[i].view(side, side).numpy(), 'magma'))
         rows.append(row)
     return rows

@@ -52,8 +52,9 @@ def main(argv=None) -> int:
             ax = fig.add_subplot(len(rows), len(row), i * len(row) + j + 1)
             ax.imshow(array, cmap=cmap, interpolation='nearest')
             ax.set_axis_off()
-            if i == 0 or '\n' in title:
-                ax.set_title(title if i == 0 else title.split('\n')[1], fontsize=7)
+            if i == 0 or title.startswith(('final', 'deepmim', 'aux')) or 'MSE' in title:
+                # first row: full titles; below: only what changes per image (the MSE)
+                ax.set_title(title if i == 0 else title.split('\n')[-1], fontsize=7)
     out_png = osp.join(args.out, 'reconstruction.png')
     save_figure(out_png, fig)
     write_json(osp.join(args.out, 'reconstruction.json'), dict(
