@@ -173,3 +173,59 @@ def test_an_authors_timm_release_is_analysed_as_trained(demo_data, tmp_path, cap
                                  '--num-heads', '4', '--limit', '4']) == 0
     assert json.loads((tmp_path / 'aad.json').read_text())['facts']['num_heads'] == 4
     assert finite(json.loads((tmp_path / 'cka.json').read_text())['cka'])
+
+
+def test_the_number_of_heads_is_never_guessed(checkpoints, tmp_path, demo_data):
+    """The weights of an MAE-family ViT do not tell its heads: they come from the config
+    (also through a conversion), a standard ViT of that width and depth, or the user."""
+    from mim_deepsup.checkpoints import convert_checkpoint
+    converted = str(tmp_path / 'backbone.pth')
+    convert_checkpoint(checkpoints['ddae'][1], converted)
+    _, facts = load_encoder(converted)
+    assert (facts['num_heads'], facts['num_heads_from']) == (4, 'config')
+    bare = tmp_path / 'bare.pth'  # backbone.* keys, no config: heads unknown for 64-d
+    torch.save({'state_dict': torch.load(converted, weights_only=True)['state_dict']}, bare)
+    with pytest.raises(ValueError, match='number of attention heads .* pass --num-heads'):
+        load_encoder(str(bare))
+    assert load_encoder(str(bare), num_heads=2)[1]['num_heads_from'] == 'argument'
+    from mim_deepsup.analysis.encoder import known_num_heads
+    assert (known_num_heads(768, 12), known_num_heads(1280, 32), known_num_heads(64, 6)) == \
+        (12, 16, None)  # ViT-B, ViT-H (width / 64 would say 20), unknown
+    mmseg = str(tmp_path / 'mmseg.pth')
+    convert_checkpoint(checkpoints['ddae'][1], mmseg, target='mmseg')
+    with pytest.raises(ValueError, match='an mmseg backbone file'):
+        load_encoder(mmseg)
+
+
+def test_reconstructions_show_only_pixel_decoders_and_refuse_other_targets(tmp_path,
+                                                                         monkeypatch):
+    """DDAE's aux decoders predict 768-d features on ViT-B/16, as wide as its 16 x 16 x 3
+    pixel patches: only components with pixel targets count as reconstructions."""
+    from mim_deepsup.analysis.reconstruction import load_pretraining_model, reconstruct
+    model = build_model(Config.fromfile(osp.join(
+        CONFIGS, 'ddae', 'ddae_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).model).eval()
+    images = torch.randn(1, 3, 224, 224)
+    state = torch.get_rng_state()
+    result = reconstruct(model, images)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random state is kept
+    assert set(result['images']) == {'final'} and len(result['weights']) == 3
+    placeholder = tmp_path / 'clip.pth'
+    placeholder.touch()
+    monkeypatch.setenv('DEEPMIM_CLIP', str(placeholder))
+    clip = Config.fromfile(osp.join(
+        CONFIGS, 'deepmim', 'deepmim-clip_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'))
+    torch.save({'meta': {'cfg': clip.pretty_text}, 'state_dict': {}}, tmp_path / 'c.pth')
+    with pytest.raises(ValueError, match='target generator predicts no pixels'):
+        load_pretraining_model(str(tmp_path / 'c.pth'))
+
+
+def test_outputs_are_readable_like_any_new_file(checkpoints, demo_data, tmp_path):
+    import os
+
+    from tools.analysis.encoder_analysis import main
+    assert main(['diversity'], [checkpoints['ddae'][1], demo_data['imagenet'], '--out',
+                                str(tmp_path), '--limit', '2']) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ('diversity.json', 'diversity.csv', 'diversity.png'):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~umask

@@ -12,7 +12,6 @@ built from what the runs logged, writes it to WORK_DIR/summary.md and summary.js
 prints the figures' paths.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 import time
@@ -30,11 +29,17 @@ import mim_deepsup  # noqa: E402,F401  (registers the pretraining components)
 import mim_deepsup.seg  # noqa: E402,F401  (StrictLoadMAE for UperNet)
 from mim_deepsup.analysis.encoder import load_encoder  # noqa: E402
 from mim_deepsup.analysis.images import load_folder, load_labelled_folder  # noqa: E402
+from mim_deepsup.analysis.reconstruction import (  # noqa: E402
+    load_pretraining_model,
+    write_reconstruction,
+)
 from mim_deepsup.analysis.reports import (  # noqa: E402
     analyse,
     knn_report,
+    write_json,
     write_knn_report,
     write_report,
+    write_text,
 )
 from mim_deepsup.checkpoints import convert_checkpoint  # noqa: E402
 from mim_deepsup.datasets import make_demo_data  # noqa: E402
@@ -122,19 +127,21 @@ def segment(method, data, work_dir, backbone, iters, log_interval):
 
 def analyses(checkpoint, data, out_dir, title):
     """k-NN, encoder analyses and reconstruction; returns the k-NN accuracy and figures."""
-    from tools.analysis.reconstruction import main as reconstruction
     encoder, facts = load_encoder(checkpoint)
     size = facts['img_size']
     train = load_labelled_folder(osp.join(data, 'imagenet', 'train'), size)
     val = load_labelled_folder(osp.join(data, 'imagenet', 'val'), size)
+    if train[2] != val[2]:
+        raise ValueError(f'{data}: the train and val classes differ ({train[2]}, {val[2]})')
     knn = knn_report(encoder, train[:2], val[:2], train[2])
     figures = write_knn_report(knn, out_dir, title)
     images, _ = load_folder(osp.join(data, 'imagenet', 'val'), size, 64)
     report = analyse(encoder, facts, images)
     report.update(checkpoint=checkpoint, facts=facts, source='student')
     figures += write_report(report, out_dir, title)
-    if reconstruction([checkpoint, osp.join(data, 'imagenet', 'val'), '--out', out_dir]) == 0:
-        figures.append(osp.join(out_dir, 'reconstruction.png'))
+    images, paths = load_folder(osp.join(data, 'imagenet', 'val'), size, 4)
+    figures += write_reconstruction(load_pretraining_model(checkpoint), images, paths,
+                                    out_dir, title=title)[:1]
     return knn['accuracy'], figures
 
 
@@ -179,6 +186,8 @@ def main(argv=None):
     parser.add_argument('--seg-iters', type=int, default=40, help='UperNet iterations')
     parser.add_argument('--log-interval', type=int, default=8)
     args = parser.parse_args(argv)
+    if args.epochs < 2 or args.seg_iters < 2:  # a warm-up step and a decay step at least
+        parser.error('--epochs and --seg-iters: expected at least 2')
     make_demo_data(args.data)  # keeps an existing folder as it is
     rows, figures, start = [], {}, time.time()
     for i, method in enumerate(args.methods, 1):
@@ -198,11 +207,10 @@ def main(argv=None):
     refs = references(args.data, load_encoder(rows[0]['checkpoint'])[1]['img_size'])
     text = table(rows) + (f'\n\nk-NN references: raw pixels {refs["pixels"]:.2f} %, '
                           f'untrained ViT {refs["untrained"]:.2f} %')
-    with open(osp.join(args.work_dir, 'summary.md'), 'w') as f:
-        f.write(text + '\n')
-    with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
-        json.dump(dict(rows=rows, references=refs, figures=figures, epochs=args.epochs,
-                       seg_iters=args.seg_iters), f, indent=1)
+    write_json(osp.join(args.work_dir, 'summary.json'), dict(
+        rows=rows, references=refs, figures=figures, epochs=args.epochs,
+        seg_iters=args.seg_iters))
+    write_text(osp.join(args.work_dir, 'summary.md'), text + '\n')
     print(f'\nmain job: {len(rows)} methods in {time.time() - start:.0f} s '
           f'({args.epochs} pretraining epochs, {args.seg_iters} UperNet iterations each)\n')
     print(text)

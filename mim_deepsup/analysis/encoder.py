@@ -9,56 +9,79 @@ import contextlib
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import torch
-from mmengine.config import Config
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 
-from ..checkpoints.backbone_converter import load_checkpoint, read_encoder
+from ..checkpoints.backbone_converter import config_num_heads, load_checkpoint, read_encoder
 
 
-def _arch_from_config(checkpoint: dict) -> Optional[dict]:
-    """``model.backbone.arch`` of the config a Runner checkpoint was trained with."""
-    text = checkpoint.get('meta', {}).get('cfg') if isinstance(checkpoint, dict) else None
-    if not isinstance(text, str):
-        return None
-    arch = Config.fromstring(text, '.py').model.backbone.get('arch', 'b')
-    if isinstance(arch, str):
-        arch = VisionTransformer.arch_zoo[arch.lower()]
-    return dict(arch)
+def known_num_heads(embed_dims: int, num_layers: int) -> Optional[int]:
+    """Heads of the standard ViT of this width and depth (mmpretrain's arch zoo: S, B, L,
+    H, ...), or None."""
+    heads = {arch['num_heads'] for arch in VisionTransformer.arch_zoo.values()
+             if (arch['embed_dims'], arch['num_layers']) == (embed_dims, num_layers)}
+    return heads.pop() if len(heads) == 1 else None
 
 
 def encoder_facts(weights: Dict[str, torch.Tensor], path: str) -> dict:
-    """Architecture read off the weights: family, width, depth, patch size, patch grid."""
-    if 'patch_embed.projection.weight' not in weights:
-        raise ValueError(f'{path}: no ViT encoder (patch_embed.projection.weight) in it')
-    embed_dims, _, patch, _ = weights['patch_embed.projection.weight'].shape
-    num_layers = 1 + max(int(k.split('.')[1]) for k in weights if k.startswith('layers.'))
-    beit = 'layers.0.attn.q_bias' in weights
-    if 'pos_embed' in weights:  # (1, 1 + h w, C)
-        side = int(round((weights['pos_embed'].shape[1] - 1)**0.5))
-    table = weights.get('rel_pos_bias.relative_position_bias_table')  # BEiT-v2, shared
-    if 'pos_embed' not in weights:  # BEiT-v2: a relative position table of (2h-1)^2 + 3 rows
-        side = (int(round((table.shape[0] - 3)**0.5)) + 1) // 2
-    return dict(family='beit' if beit else 'mae', embed_dims=embed_dims,
-                num_heads=None if table is None else table.shape[1],
-                num_layers=num_layers, patch_size=patch, grid=(side, side),
-                img_size=side * patch,
-                feedforward_channels=weights['layers.0.ffn.layers.0.0.weight'].shape[0])
+    """Architecture read off the weights: family, width, depth, patch size, patch grid,
+    and the heads when the weights tell them (a BEiT-v2 relative position table)."""
+    try:
+        embed_dims, _, patch, _ = weights['patch_embed.projection.weight'].shape
+        layers = {int(k.split('.')[1]) for k in weights if k.startswith('layers.')}
+        if not layers:
+            raise KeyError('layers.0')
+        table = weights.get('rel_pos_bias.relative_position_bias_table')  # BEiT-v2, shared
+        if 'pos_embed' in weights:  # (1, 1 + h w, C)
+            cells = weights['pos_embed'].shape[1] - 1
+            side = int(round(cells**0.5))
+        else:  # BEiT-v2: a relative position table of (2h - 1)^2 + 3 rows
+            cells = table.shape[0] - 3
+            side = (int(round(cells**0.5)) + 1) // 2
+            cells = side * side if (2 * side - 1)**2 == table.shape[0] - 3 else -1
+        if side * side != cells:
+            raise ValueError('a square patch grid (pos_embed or relative position table)')
+        return dict(family='beit' if 'layers.0.attn.q_bias' in weights else 'mae',
+                    embed_dims=embed_dims,
+                    num_heads=None if table is None else table.shape[1],
+                    num_layers=1 + max(layers), patch_size=patch, grid=(side, side),
+                    img_size=side * patch,
+                    feedforward_channels=weights['layers.0.ffn.layers.0.0.weight'].shape[0])
+    except (KeyError, AttributeError) as e:
+        raise ValueError(f'{path}: no ViT encoder of the MAE or BEiT-v2 family in it '
+                         f'(missing {e})') from None
+    except ValueError as e:
+        raise ValueError(f'{path}: expected {e}') from None
 
 
 def load_encoder(path: str, source: str = 'student', num_heads: Optional[int] = None
                  ) -> Tuple[torch.nn.Module, dict]:
-    """The encoder of ``path`` (eval mode, on the CPU) and its facts.
+    """The encoder of ``path`` (eval mode, on the CPU; move it with ``.to``) and its facts.
 
-    ``num_heads``: this argument, else what the weights tell (a BEiT relative position
-    table has one column per head), else the checkpoint's own config (our Runner
-    checkpoints), else width / 64 (ViT-S/B/L).
+    ``num_heads`` (the weights do not tell it for MAE-family ViTs): this argument, else a
+    BEiT relative position table (one column per head), else the checkpoint's config
+    (ours, and files our converter wrote from them), else the standard ViT of that width
+    and depth; else an error asks for it. ``facts['num_heads_from']`` says which.
     """
-    weights, _, _ = read_encoder(path, source)
+    checkpoint = load_checkpoint(path)
+    try:
+        weights, _, _ = read_encoder(path, source, checkpoint)
+    except ValueError as e:
+        state = checkpoint.get('state_dict', checkpoint)
+        if 'patch_embed.projection.weight' in state:  # keys without backbone.: mmseg's
+            raise ValueError(f'{path}: an mmseg backbone file (no backbone.* keys); '
+                             f'analyse the pretraining checkpoint, or its conversion with '
+                             f'--target mmpretrain') from None
+        raise e
     facts = encoder_facts(weights, path)
-    arch = _arch_from_config(load_checkpoint(path))
-    heads = (num_heads or facts['num_heads'] or (arch or {}).get('num_heads')
-             or facts['embed_dims'] // 64)
+    candidates = (('argument', num_heads), ('weights', facts['num_heads']),
+                  ('config', config_num_heads(checkpoint)),
+                  ('standard ViT', known_num_heads(facts['embed_dims'], facts['num_layers'])))
+    found = [(where, n) for where, n in candidates if n]
+    if not found:
+        raise ValueError(f'{path}: the number of attention heads of this {facts["embed_dims"]}'
+                         f'-d, {facts["num_layers"]}-block ViT is not known: pass --num-heads')
+    facts['num_heads_from'], heads = found[0]
     if facts['embed_dims'] % heads:
         raise ValueError(f'{path}: width {facts["embed_dims"]} is not divisible by '
                          f'num_heads={heads} (pass --num-heads)')
@@ -70,7 +93,11 @@ def load_encoder(path: str, source: str = 'student', num_heads: Optional[int] = 
         final_norm='ln1.weight' in weights,  # BEiT-v2 keeps its final norm in the neck
         arch=dict(embed_dims=facts['embed_dims'], num_layers=facts['num_layers'],
                   num_heads=heads, feedforward_channels=facts['feedforward_channels'])))
-    result = encoder.load_state_dict(weights, strict=False)
+    try:
+        result = encoder.load_state_dict(weights, strict=False)
+    except RuntimeError as e:  # shapes that do not fit, e.g. a wrong --num-heads for BEiT
+        raise ValueError(f'{path}: does not fit a {facts["family"]} ViT with {heads} heads: '
+                         f'{str(e).splitlines()[-1].strip()}') from None
     missing = [k for k in result.missing_keys if k != 'mask_token']
     if missing or result.unexpected_keys:
         raise ValueError(f'{path}: does not fit a {facts["family"]} ViT '
@@ -93,24 +120,24 @@ def attention_recorded(encoder: torch.nn.Module):
     """
     maps: List[torch.Tensor] = []
     patched, hooks = [], []
-    for layer in encoder.layers:
-        attn = layer.attn
-        if hasattr(attn, 'scaled_dot_product_attention'):
-            original = attn.scaled_dot_product_attention
-
-            def recording(q, k, v, *args, _original=original, **kwargs):
-                eye = torch.eye(k.shape[-2], dtype=v.dtype, device=v.device)
-                maps.append(_original(q, k, eye.expand(*v.shape[:-2], -1, -1), *args,
-                                      **kwargs))
-                return _original(q, k, v, *args, **kwargs)
-            attn.scaled_dot_product_attention = recording
-            patched.append((attn, original))
-        elif hasattr(attn, 'attn_drop'):
-            hooks.append(attn.attn_drop.register_forward_hook(
-                lambda module, args, output: maps.append(output)))
-        else:
-            raise TypeError(f'{type(attn).__name__}: no known way to read its attention')
     try:
+        for layer in encoder.layers:
+            attn = layer.attn
+            if hasattr(attn, 'scaled_dot_product_attention'):
+                original = attn.scaled_dot_product_attention
+
+                def recording(q, k, v, *args, _original=original, **kwargs):
+                    eye = torch.eye(k.shape[-2], dtype=v.dtype, device=v.device)
+                    maps.append(_original(q, k, eye.expand(*v.shape[:-2], -1, -1), *args,
+                                          **kwargs))
+                    return _original(q, k, v, *args, **kwargs)
+                attn.scaled_dot_product_attention = recording
+                patched.append((attn, original))
+            elif hasattr(attn, 'attn_drop'):
+                hooks.append(attn.attn_drop.register_forward_hook(
+                    lambda module, args, output: maps.append(output)))
+            else:
+                raise TypeError(f'{type(attn).__name__}: no known way to read its attention')
         yield maps
     finally:
         for attn, original in patched:
@@ -131,8 +158,9 @@ def iter_encoded(encoder: torch.nn.Module, images: torch.Tensor, attention: bool
         ``attention``: L (b, H, T, T), if asked for.
     """
     taps = tuple(range(1, len(encoder.layers) + 1))
+    device = next(encoder.parameters()).device
     for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
+        batch = images[start:start + batch_size].to(device)
         context = attention_recorded(encoder) if attention else contextlib.nullcontext([])
         with context as recorded:
             outputs, tapped = encoder.forward_taps(batch, taps=taps, mask=None)

@@ -21,9 +21,10 @@ def load_pretraining_model(path: str) -> torch.nn.Module:
         raise ValueError(f'{path}: reconstructions need one of our pretraining checkpoints '
                          f'(a Runner checkpoint with its config and decoders)')
     cfg = Config.fromstring(text, '.py')
-    if cfg.model.type != 'ComposableMAE':
-        raise ValueError(f'{path}: a {cfg.model.type} predicts no pixels to show; '
-                         f'reconstructions need an MAE-family model (ComposableMAE)')
+    if cfg.model.type != 'ComposableMAE' or cfg.model.get('target_generator'):
+        what = 'target generator' if cfg.model.get('target_generator') else 'token targets'
+        raise ValueError(f'{path}: a {cfg.model.type} with a {what} predicts no pixels to '
+                         f'show; reconstructions need an MAE-family model with pixel targets')
     with DefaultScope.overwrite_default_scope('mmpretrain'):  # its parts are unscoped
         model = MODELS.build(cfg.model)
     model.load_state_dict(checkpoint['state_dict'])
@@ -56,19 +57,17 @@ def reconstruct(model: torch.nn.Module, images: torch.Tensor, seed: int = 0,
         dynamic weights at training progress ``progress`` (one per distance-weighted loss,
         named by module and depth).
     """
-    torch.manual_seed(seed)
     views = getattr(model, 'num_views', 1)  # LUT reads 2 views: the same images twice here
-    state = model.compute_state(images if views == 1 else [images] * views)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(seed)
+        state = model.compute_state(images if views == 1 else [images] * views)
     head = model.head
     target = head.construct_target(images)  # (B, N, p*p*3)
     preds = {'final': model.neck(state.latent, state.ids_restore)}
-    width = target.shape[-1]
     for name, component in model.supervisions.items():
-        decoders = getattr(component, 'decoders', None)
-        if decoders is None or not hasattr(decoders, 'decoders'):
-            continue
-        for block, pred in decoders(state.taps, state.ids_restore).items():
-            if pred.shape[-1] == width:  # pixels (DDAE's aux decoders predict features)
+        # auxiliary decoders with pixel targets (DeepMIM's); DDAE's predict features
+        if getattr(component, 'pixel_target', False) and hasattr(component, 'decoders'):
+            for block, pred in component.decoders(state.taps, state.ids_restore).items():
                 preds[f'{name}.l{block}'] = pred
     mask = state.mask  # (B, N)
     keep = mask.unsqueeze(-1)  # 1 = show the prediction
@@ -79,23 +78,24 @@ def reconstruct(model: torch.nn.Module, images: torch.Tensor, seed: int = 0,
         result['errors'][name] = (error * mask).sum(1) / mask.sum(1).clamp(min=1)
         pixels = _to_pixels(head, pred, images) * keep + original * (1 - keep)
         result['images'][name] = head.unpatchify(pixels)
-    distances = None
+    distances = {}  # (grid, metric) -> (B, N), computed once for the modules sharing it
     for name, module in model.named_modules():
         if isinstance(module, DistanceWeighting):
-            if distances is None:
-                distances = patch_distances(mask, module.patch_grid(mask), module.metric)
+            key = (module.patch_grid(mask), module.metric)
+            if key not in distances:
+                distances[key] = patch_distances(mask, *key)
             module.set_progress(progress)
             short = name.replace('supervisions.', '').replace('.losses', '').replace(
                 '.loss_module', '') or 'loss'  # 'head', 'ddae.l2', ...
             result['weights'][f'{short} (depth {module.depth:.2f})'] = \
-                module.dynamic_weights(mask, distances)
+                module.dynamic_weights(mask, distances[key])
     return result
 
 
 def denormalise(images: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) normalised as in pretraining -> [0, 1] RGB for display."""
     from .images import MEAN, STD
-    return ((images * STD + MEAN) / 255).clamp(0, 1)
+    return ((images * STD.to(images) + MEAN.to(images)) / 255).clamp(0, 1)
 
 
 def figure_rows(images: torch.Tensor, result: dict, patch_size: int) -> List[List[tuple]]:
@@ -103,17 +103,50 @@ def figure_rows(images: torch.Tensor, result: dict, patch_size: int) -> List[Lis
     mask = result['mask']
     b, n = mask.shape
     side = int(round(n**0.5))
-    masked = images * (1 - mask.view(b, 1, side, side).repeat_interleave(
+    masked = images * (1 - mask.view(b, 1, side, side).to(images).repeat_interleave(
         patch_size, 2).repeat_interleave(patch_size, 3))
     rows = []
     for i in range(b):
-        row = [('original', denormalise(images[i:i + 1])[0].permute(1, 2, 0).numpy(), None),
-               ('masked input', denormalise(masked[i:i + 1])[0].permute(1, 2, 0).numpy(),
+        row = [('original', denormalise(images[i:i + 1])[0].permute(1, 2, 0).cpu().numpy(), None),
+               ('masked input', denormalise(masked[i:i + 1])[0].permute(1, 2, 0).cpu().numpy(),
                 None)]
         for name, recon in result['images'].items():
             row.append((f'{name}\nMSE {result["errors"][name][i]:.3f}',
-                        denormalise(recon[i:i + 1])[0].permute(1, 2, 0).numpy(), None))
+                        denormalise(recon[i:i + 1])[0].permute(1, 2, 0).cpu().numpy(), None))
         for name, weights in result['weights'].items():
-            row.append((f'DDAE weights\n{name}', weights[i].view(side, side).numpy(), 'magma'))
+            row.append((f'DDAE weights\n{name}', weights[i].view(side, side).cpu().numpy(),
+                        'magma'))
         rows.append(row)
     return rows
+
+
+def write_reconstruction(model: torch.nn.Module, images: torch.Tensor, paths: List[str],
+                         out_dir: str, seed: int = 0, progress: float = 1.0,
+                         title: str = '') -> List[str]:
+    """Reconstruct ``images`` and write ``reconstruction.png`` (one row per image) and
+    ``reconstruction.json`` (masked-patch MSE per image and decoder, the weight maps)
+    into ``out_dir``; returns their paths."""
+    import os.path as osp
+
+    from .reports import figure, save_figure, write_json
+    result = reconstruct(model, images, seed=seed, progress=progress)
+    rows = figure_rows(images, result, model.backbone.patch_embed.projection.kernel_size[0])
+    fig, _ = figure(1.6 * len(rows[0]), 1.8 * len(rows))
+    fig.clf()
+    for i, row in enumerate(rows):
+        for j, (name, array, cmap) in enumerate(row):
+            ax = fig.add_subplot(len(rows), len(row), i * len(row) + j + 1)
+            ax.imshow(array, cmap=cmap, interpolation='nearest')
+            ax.set_axis_off()
+            if i == 0 or 'MSE' in name:  # below the first row: only the MSE changes
+                ax.set_title(name if i == 0 else name.split('\n')[-1], fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    png, report = osp.join(out_dir, 'reconstruction.png'), osp.join(out_dir,
+                                                                    'reconstruction.json')
+    save_figure(png, fig)
+    write_json(report, dict(
+        images=list(paths), seed=seed, progress=progress,
+        masked_mse={k: v.tolist() for k, v in result['errors'].items()},
+        weights={k: v.tolist() for k, v in result['weights'].items()}))
+    return [png, report]

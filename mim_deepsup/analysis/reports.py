@@ -44,6 +44,12 @@ def analyse(encoder: torch.nn.Module, facts: dict, images: torch.Tensor,
         raise ValueError(f'which: unknown analyses {sorted(unknown)}; known: {ANALYSES}')
     attention = bool(which & {'aad', 'diversity'})
     aad_sum, diversity_sum, tokens = None, None, []
+    # the same evenly spaced patch tokens of every block, picked batch by batch so that
+    # no more than these are ever held: flat index i = image * N + patch
+    num_patches = facts['grid'][0] * facts['grid'][1]
+    total = len(images) * num_patches
+    keep = torch.linspace(0, total - 1, min(max_tokens, total)).round().long().unique()
+    start = 0
     for batch in iter_encoded(encoder, images, attention=attention, batch_size=batch_size):
         b = len(batch['final'])
         if 'aad' in which:  # L x (H,), averages over this batch, weighted by its size
@@ -53,24 +59,25 @@ def analyse(encoder: torch.nn.Module, facts: dict, images: torch.Tensor,
         if 'diversity' in which:
             values = torch.stack([head_diversity(a) for a in batch['attention']]) * b
             diversity_sum = values if diversity_sum is None else diversity_sum + values
-        if which & {'cka', 'spectrum'}:  # L x (b N, C) patch tokens, cls excluded
-            tokens.append([x[:, 1:].reshape(-1, x.shape[-1]) for x in batch['blocks']])
+        if which & {'cka', 'spectrum'}:  # L x (kept, C) patch tokens, cls excluded
+            end = start + b * num_patches
+            here = keep[(keep >= start) & (keep < end)] - start
+            tokens.append([x[:, 1:].reshape(-1, x.shape[-1])[here.to(x.device)].cpu()
+                           for x in batch['blocks']])
+            start = end
     n = len(images)
     report = dict(num_images=n)
     if 'aad' in which:
-        report['aad'] = (aad_sum / n).tolist()
+        report['aad'] = (aad_sum / n).cpu().tolist()
     if 'diversity' in which:
-        report['diversity'] = (diversity_sum / n).tolist()
+        report['diversity'] = (diversity_sum / n).cpu().tolist()
     if tokens:
         features = [torch.cat(layer) for layer in zip(*tokens)]
-        keep = torch.linspace(0, len(features[0]) - 1,
-                              min(max_tokens, len(features[0]))).long()
-        features = [f[keep] for f in features]
-        report['num_tokens'] = len(keep)
+        report['num_tokens'] = len(features[0])
         if 'cka' in which:
-            report['cka'] = cka_matrix(features).tolist()
+            report['cka'] = cka_matrix(features).cpu().tolist()
         if 'spectrum' in which:
-            report['spectrum'] = [feature_spectrum(f).tolist() for f in features]
+            report['spectrum'] = [feature_spectrum(f).cpu().tolist() for f in features]
     return report
 
 
@@ -82,6 +89,9 @@ def _atomic_write(path: str, write) -> None:
     try:
         with os.fdopen(handle, 'wb') as f:
             write(f)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would create it; mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
@@ -89,8 +99,23 @@ def _atomic_write(path: str, write) -> None:
         raise
 
 
+def _no_nan(value):
+    """JSON has no NaN: a degenerate value (e.g. CKA of a constant block) becomes null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def write_text(path: str, text: str) -> None:
+    _atomic_write(path, lambda f: f.write(text.encode()))
+
+
 def write_json(path: str, data: dict) -> None:
-    _atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
+    write_text(path, json.dumps(_no_nan(data), indent=1, allow_nan=False))
 
 
 def write_csv(path: str, header: Sequence[str], rows: Iterable[Sequence]) -> None:
@@ -109,8 +134,11 @@ def save_figure(path: str, figure) -> None:
 
 
 def figure(width: float = 6.0, height: float = 4.0):
+    import sys
+
     import matplotlib
-    matplotlib.use('Agg')
+    if 'matplotlib.pyplot' not in sys.modules:  # no screen needed; a user's choice stays
+        matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     return plt.subplots(figsize=(width, height))
 
@@ -204,11 +232,13 @@ def knn_report(encoder, train: tuple, val: tuple, classes: Sequence[str], k: int
     DINO's weighted vote (cosine, ``k``, ``temperature``)."""
     train_features = pooled_features(encoder, train[0], pool)
     val_features = pooled_features(encoder, val[0], pool)
-    predicted = knn_predict(train_features, train[1], val_features, len(classes), k=k,
+    predicted = knn_predict(train_features, train[1].to(train_features.device), val_features,
+                            len(classes), k=k,
                             temperature=temperature)
+    predicted, truth = predicted.cpu(), val[1].cpu()
     confusion = torch.zeros(len(classes), len(classes), dtype=torch.long)
-    confusion.index_put_((val[1], predicted), torch.ones_like(predicted), accumulate=True)
-    return dict(accuracy=100.0 * (predicted == val[1]).double().mean().item(),
+    confusion.index_put_((truth, predicted), torch.ones_like(predicted), accumulate=True)
+    return dict(accuracy=100.0 * (predicted == truth).double().mean().item(),
                 classes=list(classes), confusion=confusion.tolist(), k=k,
                 temperature=temperature, pool=pool, num_train=len(train[1]),
                 num_val=len(val[1]))

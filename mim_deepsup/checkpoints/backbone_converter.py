@@ -9,7 +9,7 @@ import argparse
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -100,13 +100,31 @@ def _timm_state(checkpoint: dict, path: str, source: str) -> Tuple[dict, Dict[st
     return None, {}
 
 
-def read_encoder(src: str, source: str = 'student'
+def config_num_heads(checkpoint: dict) -> Optional[int]:
+    """``num_heads`` of the backbone a checkpoint was trained with, from the config our
+    Runner checkpoints carry (``meta.cfg``) or the converter copied (``meta.num_heads``);
+    the weights of an MAE-family ViT do not tell it."""
+    meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+    if isinstance(meta.get('num_heads'), int):
+        return meta['num_heads']
+    if not isinstance(meta.get('cfg'), str):
+        return None
+    from mmengine.config import Config
+    from mmpretrain.models import VisionTransformer
+    arch = Config.fromstring(meta['cfg'], '.py').model.backbone.get('arch', 'b')
+    if isinstance(arch, str):
+        arch = VisionTransformer.arch_zoo.get(arch.lower(), {})
+    return arch.get('num_heads')
+
+
+def read_encoder(src: str, source: str = 'student', checkpoint: Optional[dict] = None
                  ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str], List[str]]:
     """The encoder of ``src`` in mmpretrain's names, each key's input key, and the input
-    keys left out; for our checkpoints and for timm-layout releases alike."""
+    keys left out; for our checkpoints and for timm-layout releases alike (``checkpoint``:
+    the file's content, if the caller loaded it already)."""
     if source not in SOURCES:
         raise ValueError(f'source: expected one of {", ".join(SOURCES)}, got {source!r}')
-    checkpoint = load_checkpoint(src)
+    checkpoint = load_checkpoint(src) if checkpoint is None else checkpoint
     timm_state, full_name = _timm_state(checkpoint, src, source)
     if timm_state is not None:
         try:
@@ -166,7 +184,8 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
     """
     if target not in TARGETS:
         raise ValueError(f'target: expected one of {", ".join(TARGETS)}, got {target!r}')
-    backbone, origin, dropped = read_encoder(src, source)
+    checkpoint = load_checkpoint(src)
+    backbone, origin, dropped = read_encoder(src, source, checkpoint)
     if target == 'mmseg':
         try:
             out, seg_origin = mmpretrain_to_mmseg(backbone)
@@ -179,6 +198,9 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
         out = {f'backbone.{k}': v for k, v in backbone.items()}
         out_origin = {f'backbone.{k}': v for k, v in origin.items()}
     renamed = sorted((v, k) for k, v in out_origin.items() if k != v)
-    save_atomic({'state_dict': out, 'meta': dict(converted_from=osp.abspath(src),
-                                                  source=source, target=target)}, dst)
+    meta = dict(converted_from=osp.abspath(src), source=source, target=target)
+    heads = config_num_heads(checkpoint)
+    if heads:  # for the analysis tools: the weights do not tell it
+        meta['num_heads'] = heads
+    save_atomic({'state_dict': out, 'meta': meta}, dst)
     return dict(kept=sorted(out), dropped=dropped, renamed=renamed)

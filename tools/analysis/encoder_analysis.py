@@ -24,8 +24,8 @@ def main(which, argv=None, description=__doc__) -> int:
     parser.add_argument('images', help='a folder of images (searched recursively)')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--teacher', action='store_true', help="the EMA teacher's encoder")
-    parser.add_argument('--num-heads', type=int, help='attention heads, if the checkpoint '
-                        'does not tell (default: width / 64)')
+    parser.add_argument('--num-heads', type=int, help='attention heads, if neither the '
+                        'checkpoint nor a standard ViT of its size tells them')
     parser.add_argument('--limit', type=int, default=64, help='images to use (first N)')
     parser.add_argument('--batch-size', type=int, default=32)
     args = parser.parse_args(argv)

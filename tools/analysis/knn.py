@@ -31,7 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument('--pool', choices=('mean', 'cls'), default='mean',
                         help='mean of the final patch tokens (default) or the cls token')
     parser.add_argument('--limit', type=int, help='at most N images per class')
-    parser.add_argument('--num-heads', type=int, help='(only for loading; not used by k-NN)')
+    parser.add_argument('--num-heads', type=int, help='attention heads, if the checkpoint '
+                        'does not tell (they change the features)')
     args = parser.parse_args(argv)
     try:
         encoder, facts = load_encoder(args.checkpoint, 'teacher' if args.teacher else 'student',

@@ -17,11 +17,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import mim_deepsup  # noqa: E402,F401  (registers the components)
 from mim_deepsup.analysis.images import load_folder  # noqa: E402
 from mim_deepsup.analysis.reconstruction import (  # noqa: E402
-    figure_rows,
     load_pretraining_model,
-    reconstruct,
+    write_reconstruction,
 )
-from mim_deepsup.analysis.reports import figure, save_figure, write_json  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -42,28 +40,10 @@ def main(argv=None) -> int:
     except (ValueError, OSError, KeyError) as e:
         print(f'reconstruction.py: {e}', file=sys.stderr)
         return 2
-    result = reconstruct(model, images, seed=args.seed, progress=args.progress)
-    patch = model.backbone.patch_embed.projection.kernel_size[0]
-    rows = figure_rows(images, result, patch)
-    fig, axes = figure(1.6 * len(rows[0]), 1.8 * len(rows))
-    fig.clf()
-    for i, row in enumerate(rows):
-        for j, (title, array, cmap) in enumerate(row):
-            ax = fig.add_subplot(len(rows), len(row), i * len(row) + j + 1)
-            ax.imshow(array, cmap=cmap, interpolation='nearest')
-            ax.set_axis_off()
-            if i == 0 or title.startswith(('final', 'deepmim', 'aux')) or 'MSE' in title:
-                # first row: full titles; below: only what changes per image (the MSE)
-                ax.set_title(title if i == 0 else title.split('\n')[-1], fontsize=7)
-    out_png = osp.join(args.out, 'reconstruction.png')
-    save_figure(out_png, fig)
-    write_json(osp.join(args.out, 'reconstruction.json'), dict(
-        checkpoint=osp.abspath(args.checkpoint), images=paths, seed=args.seed,
-        progress=args.progress,
-        masked_mse={k: v.tolist() for k, v in result['errors'].items()},
-        weights={k: v.tolist() for k, v in result['weights'].items()}))
-    print(out_png)
-    print(osp.join(args.out, 'reconstruction.json'))
+    for path in write_reconstruction(model, images, paths, args.out, seed=args.seed,
+                                     progress=args.progress,
+                                     title=osp.basename(args.checkpoint)):
+        print(path)
     return 0
 
 
