@@ -157,3 +157,38 @@ def test_dist_train_runs_two_processes_on_the_cpu(demo_data, tmp_path):
     # 32 images / (2 ranks x 8) = 2 iterations
     ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
     assert ckpt['meta']['iter'] == 2
+
+
+@MODELS.register_module(force=True)
+class LossThatBreaks(BaseSupervision):
+    """Test component: a finite loss until progress reaches ``at``, NaN from then on."""
+
+    def __init__(self, at=0.5):
+        super().__init__()
+        self.at = at
+        self.progress_now = 0.0
+
+    def set_progress(self, progress):
+        self.progress_now = progress
+
+    def loss(self, state):
+        bad = torch.tensor(float('nan') if self.progress_now >= self.at else 0.0)
+        return {'loss_breaks': state.latent.mean() * 0 + bad.to(state.latent)}
+
+
+def test_a_non_finite_loss_stops_before_saving(demo_data, tmp_path):
+    """4 epochs of 2 iterations, a checkpoint every epoch; the loss term turns NaN at
+    iteration 6 (progress 5/8): training stops there, naming the term and the iteration,
+    and the last checkpoint is still epoch 2's, loadable and finite."""
+    from mim_deepsup.engine.hooks import NonFiniteLossError
+    cfg = tiny_runner_cfg(demo_data, tmp_path, max_epochs=4,
+                          model=dict(supervisions=dict(br=dict(type='LossThatBreaks',
+                                                                at=5 / 8))))
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(NonFiniteLossError, match=r'iteration 6 \(epoch 3\): non-finite loss '
+                                                 r'loss_br_breaks = nan;.*epoch_2\.pth'):
+        runner.train()
+    assert sorted(osp.basename(p) for p in glob.glob(str(tmp_path / 'epoch_*.pth'))) == [
+        'epoch_1.pth', 'epoch_2.pth']
+    state = torch.load(tmp_path / 'epoch_2.pth', weights_only=True)['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())

@@ -1,8 +1,10 @@
 from .ema_teacher_hook import EMATeacherHook
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .progress_hook import TrainingProgressHook
 from .random_state_hook import RandomStateHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 __all__ = [
-    'EMATeacherHook', 'RandomStateHook', 'TrainingProgressHook', 'WeightsOnlyCheckpointHook'
+    'EMATeacherHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RandomStateHook',
+    'TrainingProgressHook', 'WeightsOnlyCheckpointHook'
 ]
