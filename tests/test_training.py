@@ -192,3 +192,32 @@ def test_a_non_finite_loss_stops_before_saving(demo_data, tmp_path):
         'epoch_1.pth', 'epoch_2.pth']
     state = torch.load(tmp_path / 'epoch_2.pth', weights_only=True)['state_dict']
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+class _Payload:
+    """Pickles as a call of ``os.system`` (what a hostile checkpoint would carry)."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command, ))
+
+
+@pytest.mark.parametrize('mode', ['resume', 'load_from'])
+def test_a_hostile_checkpoint_runs_no_code(demo_data, tmp_path, mode):
+    """Resuming from, or loading, a file whose pickle would run a shell command fails
+    before anything of it runs (weights-only loading, with nothing unsafe allow-listed)."""
+    marker = tmp_path / 'ran'
+    hostile = tmp_path / 'epoch_9.pth'
+    torch.save({'meta': {'epoch': 9}, 'state_dict': {}, 'payload': _Payload(f'touch {marker}')},
+               hostile)
+    cfg = tiny_runner_cfg(demo_data, tmp_path / 'work', max_epochs=1,
+                          load_from=str(hostile), resume=mode == 'resume')
+    with pytest.raises(Exception, match='Weights only load failed|Unsupported global'):
+        Runner.from_cfg(cfg).train()
+    assert not marker.exists()
+    from mim_deepsup.analysis.encoder import load_encoder
+    with pytest.raises(ValueError, match='not a loadable checkpoint'):
+        load_encoder(str(hostile))
+    assert not marker.exists()
