@@ -26,7 +26,8 @@ def parse_args(argv=None):
         help='resume from CKPT, or with no value (or "auto") from the latest checkpoint '
         'in the work dir')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (AmpOptimWrapper)')
+                        help='mixed precision: AmpOptimWrapper (fp16) on CUDA, '
+                        'BF16OptimWrapper (bf16 autocast) on the CPU')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -61,8 +62,12 @@ def apply_args(cfg: Config, args) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if torch.cuda.is_available():  # mmengine's usual fp16 path, loss scaling included
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        else:  # AmpOptimWrapper refuses a machine without an accelerator: bf16 autocast
+            cfg.optim_wrapper.type = 'BF16OptimWrapper'
+            cfg.optim_wrapper.pop('loss_scale', None)
     if args.resume is not None:
         cfg.resume = True
         cfg.load_from = None if args.resume == 'auto' else args.resume
