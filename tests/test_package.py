@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from conftest import ROOT, TINY_MAE
 from mmengine.config import Config
 from PIL import Image
@@ -140,7 +141,12 @@ def test_train_tool_folds_switches_into_the_config(tmp_path):
                        '--cfg-options', 'train_cfg.max_epochs=3'])
     cfg = apply_args(Config.fromfile(TINY_MAE), args)
     assert cfg.resume is True and cfg.load_from is None
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
+    if torch.cuda.is_available():  # --amp: mmengine's fp16 path on CUDA, bf16 elsewhere
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+        assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    else:
+        assert cfg.optim_wrapper.type == 'BF16OptimWrapper'
+        assert 'loss_scale' not in cfg.optim_wrapper
     assert cfg.train_dataloader.persistent_workers is False
     assert cfg.train_cfg.max_epochs == 3
     assert cfg.work_dir == osp.join('work_dirs', 'mae_vit-tiny-p4_1xb32-20e_demo')
