@@ -103,9 +103,8 @@ def test_an_interrupted_write_leaves_no_file(lut_checkpoint, tmp_path, monkeypat
     _, src = lut_checkpoint
     dst = tmp_path / 'backbone.pth'
 
-    def broken_save(obj, path):
-        with open(path, 'wb') as f:
-            f.write(b'half')
+    def broken_save(obj, f):  # half a file, then the interrupt
+        f.write(b'half')
         raise KeyboardInterrupt
 
     monkeypatch.setattr(torch, 'save', broken_save)

@@ -145,22 +145,23 @@ def analyses(checkpoint, data, out_dir, title):
     return knn['accuracy'], figures
 
 
-def references(data, size):
+def references(data):
     """k-NN of the two references every pretraining should beat: raw pixels, and the tiny
-    ViT untrained (the MAE config's initialisation, seed 0)."""
+    ViT untrained (the MAE config's initialisation, seed 0), at its input size."""
     import torch
     from mmpretrain.registry import MODELS
 
     from mim_deepsup.analysis.metrics import knn_accuracy
     from mim_deepsup.analysis.reports import pooled_features
+    backbone = Config.fromfile(osp.join(ROOT, METHODS['mae'][0])).model.backbone
+    size = backbone.img_size
     train = load_labelled_folder(osp.join(data, 'imagenet', 'train'), size)
     val = load_labelled_folder(osp.join(data, 'imagenet', 'val'), size)
     pixels = knn_accuracy(train[0].flatten(1), train[1], val[0].flatten(1), val[1],
                           len(train[2]))
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        encoder = MODELS.build(
-            Config.fromfile(osp.join(ROOT, METHODS['mae'][0])).model.backbone)
+        encoder = MODELS.build(backbone)
     encoder.init_weights()
     encoder.eval()
     untrained = knn_accuracy(pooled_features(encoder, train[0]), train[1],
@@ -204,7 +205,7 @@ def main(argv=None):
         row.update(segment(method, args.data, osp.join(out, 'seg'), backbone,
                            args.seg_iters, args.log_interval))
         rows.append(row)
-    refs = references(args.data, load_encoder(rows[0]['checkpoint'])[1]['img_size'])
+    refs = references(args.data)
     text = table(rows) + (f'\n\nk-NN references: raw pixels {refs["pixels"]:.2f} %, '
                           f'untrained ViT {refs["untrained"]:.2f} %')
     write_json(osp.join(args.work_dir, 'summary.json'), dict(

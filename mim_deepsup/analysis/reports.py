@@ -10,13 +10,12 @@ One pass over the images computes whichever analyses are asked for:
 import csv
 import io
 import json
-import os
 import os.path as osp
-import tempfile
 from typing import Dict, Iterable, List, Sequence
 
 import torch
 
+from ..fileio import atomic_write
 from .encoder import iter_encoded
 from .metrics import (
     average_attention_distance,
@@ -81,24 +80,6 @@ def analyse(encoder: torch.nn.Module, facts: dict, images: torch.Tensor,
     return report
 
 
-def _atomic_write(path: str, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it."""
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix='.partial-', dir=directory)
-    try:
-        with os.fdopen(handle, 'wb') as f:
-            write(f)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would create it; mkstemp makes it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _no_nan(value):
     """JSON has no NaN: a degenerate value (e.g. CKA of a constant block) becomes null."""
     if isinstance(value, float) and value != value:
@@ -111,7 +92,7 @@ def _no_nan(value):
 
 
 def write_text(path: str, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def write_json(path: str, data: dict) -> None:
@@ -123,12 +104,12 @@ def write_csv(path: str, header: Sequence[str], rows: Iterable[Sequence]) -> Non
     writer = csv.writer(text)
     writer.writerow(header)
     writer.writerows(rows)
-    _atomic_write(path, lambda f: f.write(text.getvalue().encode()))
+    atomic_write(path, lambda f: f.write(text.getvalue().encode()))
 
 
 def save_figure(path: str, figure) -> None:
     import matplotlib.pyplot as plt
-    _atomic_write(path, lambda f: figure.savefig(f, format='png', dpi=120,
+    atomic_write(path, lambda f: figure.savefig(f, format='png', dpi=120,
                                                  bbox_inches='tight'))
     plt.close(figure)
 

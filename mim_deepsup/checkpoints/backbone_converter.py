@@ -6,13 +6,12 @@ LUT, which use timm's ViT names (``model`` with ``blocks.N.*``; ``model_ema`` fo
 encoder). Outputs: mmpretrain's ``backbone.*`` keys, or mmsegmentation's un-prefixed keys.
 """
 import argparse
-import os
 import os.path as osp
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from ..fileio import atomic_write
 from .key_maps import is_timm_layout, mmpretrain_to_mmseg, strip_wrappers, timm_to_mmpretrain
 
 # where the encoder's weights live in our algorithms' state dicts
@@ -147,22 +146,8 @@ def read_encoder(src: str, source: str = 'student', checkpoint: Optional[dict] =
 
 
 def save_atomic(obj, path: str) -> None:
-    """Write ``obj`` with torch.save to a temporary file beside ``path``, then rename it:
-    an interrupted write leaves no partial file."""
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix='.partial-', suffix='.pth', dir=directory)
-    os.close(handle)
-    try:
-        torch.save(obj, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would create it; mkstemp makes it 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``torch.save(obj)`` to ``path`` atomically: an interrupted write leaves no file."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
