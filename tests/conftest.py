@@ -50,7 +50,8 @@ def tiny_runner_cfg(demo_data, work_dir, config=TINY_MAE, max_epochs=2, batch_si
     cfg.train_dataloader.persistent_workers = False
     cfg.train_dataloader.dataset.data_root = demo_data['imagenet']
     cfg.train_cfg.max_epochs = max_epochs
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, max_keep_ckpts=-1)
+    cfg.default_hooks.checkpoint = dict(type='AtomicCheckpointHook', interval=1,
+                                        max_keep_ckpts=-1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.randomness = dict(seed=0, deterministic=False, diff_rank_seed=False)
     cfg.log_level = 'WARNING'

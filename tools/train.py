@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mim_deepsup  # noqa: E402,F401  (registers components)
+from mim_deepsup.engine import last_complete_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -23,8 +24,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='directory for logs and checkpoints')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from CKPT, or with no value (or "auto") from the latest checkpoint '
-        'in the work dir')
+        help='resume from CKPT, or with no value (or "auto") from the newest complete '
+        'checkpoint in the work dir (none: start afresh)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision: AmpOptimWrapper (fp16) on CUDA, '
                         'BF16OptimWrapper (bf16 autocast) on the CPU')
@@ -68,9 +69,12 @@ def apply_args(cfg: Config, args) -> Config:
         else:  # AmpOptimWrapper refuses a machine without an accelerator: bf16 autocast
             cfg.optim_wrapper.type = 'BF16OptimWrapper'
             cfg.optim_wrapper.pop('loss_scale', None)
-    if args.resume is not None:
+    if args.resume == 'auto':  # the newest complete checkpoint, or a fresh start
+        cfg.load_from = last_complete_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
+    elif args.resume is not None:
         cfg.resume = True
-        cfg.load_from = None if args.resume == 'auto' else args.resume
+        cfg.load_from = args.resume
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):

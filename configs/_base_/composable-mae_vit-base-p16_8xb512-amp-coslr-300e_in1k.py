@@ -17,3 +17,5 @@ train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
 # frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
 # line each, not one warning per parameter
 optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')
+# checkpoints written atomically, the outdated one deleted after the new one is whole
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

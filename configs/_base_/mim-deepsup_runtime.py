@@ -3,6 +3,8 @@
 # the random-generator state in checkpoints (resuming continues the same draws), and
 # checkpoints that torch >= 2.6 loads with weights_only=True, and a stop at the first
 # non-finite loss (naming the term and the iteration) before anything is saved.
+# (Atomic checkpoint saves, AtomicCheckpointHook, replace mmengine's `default_hooks`
+# checkpoint entry in the files inheriting this one: bases may not share a key.)
 custom_imports = dict(imports=['mim_deepsup'], allow_failed_imports=False)
 
 custom_hooks = [

@@ -10,7 +10,11 @@
 _base_ = 'mmseg::beit/beit-base_upernet_8xb2-160k_ade20k-640x640.py'
 
 custom_imports = dict(imports=['mim_deepsup.seg'], allow_failed_imports=False)
-custom_hooks = [dict(type='mmpretrain.WeightsOnlyCheckpointHook')]
+custom_hooks = [
+    dict(type='mmpretrain.WeightsOnlyCheckpointHook'),
+    dict(type='mmpretrain.NonFiniteLossHook'),
+]
+default_hooks = dict(checkpoint=dict(type='mmpretrain.AtomicCheckpointHook'))
 
 model = dict(
     pretrained='{{$PRETRAINED:work_dirs/pretrained/beitv2_mmseg.pth}}',

@@ -6,11 +6,16 @@
 #   PRETRAINED=DST (or --cfg-options model.pretrained=DST);
 # - AMP is really on: mmseg 1.x ignores the inherited `fp16=` key, so the optimizer wrapper
 #   becomes AmpOptimWrapper (CUDA; mmengine refuses it without an accelerator);
-# - Runner checkpoints stay loadable with torch >= 2.6's weights_only=True (resume).
+# - Runner checkpoints stay loadable with torch >= 2.6's weights_only=True (resume), are
+#   written atomically, and a non-finite loss stops the run before a save.
 _base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
 custom_imports = dict(imports=['mim_deepsup.seg'], allow_failed_imports=False)
-custom_hooks = [dict(type='mmpretrain.WeightsOnlyCheckpointHook')]
+custom_hooks = [
+    dict(type='mmpretrain.WeightsOnlyCheckpointHook'),
+    dict(type='mmpretrain.NonFiniteLossHook'),
+]
+default_hooks = dict(checkpoint=dict(type='mmpretrain.AtomicCheckpointHook'))
 
 model = dict(
     pretrained='{{$PRETRAINED:work_dirs/pretrained/mae_mmseg.pth}}',  # each method: its own

@@ -20,3 +20,5 @@ _base_ = [
 model = dict(backbone=dict(type='StrictLoadVisionTransformer', init_cfg=dict(
     checkpoint='{{$PRETRAINED:work_dirs/deepmim_mae_vit-base-p16_8xb512-amp-coslr-1600e_in1k/backbone.pth}}')))
 optim_wrapper = dict(paramwise_cfg=dict(layer_decay_rate=0.6))
+# checkpoints written atomically, the outdated one deleted after the new one is whole
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

@@ -21,3 +21,5 @@ _base_ = [
 # StrictLoadVisionTransformer: mmpretrain's ViT, refusing a checkpoint that does not fit
 model = dict(backbone=dict(type='StrictLoadVisionTransformer', init_cfg=dict(
     checkpoint='{{$PRETRAINED:work_dirs/deepmim_mae_vit-base-p16_8xb512-amp-coslr-1600e_in1k/backbone.pth}}')))
+# checkpoints written atomically, the outdated one deleted after the new one is whole
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

@@ -23,3 +23,5 @@ _base_ = [
 model = dict(backbone=dict(type='StrictLoadVisionTransformer', init_cfg=dict(
     checkpoint='{{$PRETRAINED:work_dirs/lut_vit-base-p16_8xb512-amp-coslr-1600e_in1k/backbone.pth}}')))
 optim_wrapper = dict(optimizer=dict(lr=4e-3), paramwise_cfg=dict(layer_decay_rate=0.75))
+# checkpoints written atomically, the outdated one deleted after the new one is whole
+default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

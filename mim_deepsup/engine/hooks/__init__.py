@@ -1,3 +1,4 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook, last_complete_checkpoint
 from .ema_teacher_hook import EMATeacherHook
 from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .progress_hook import TrainingProgressHook
@@ -5,6 +6,7 @@ from .random_state_hook import RandomStateHook
 from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 __all__ = [
-    'EMATeacherHook', 'NonFiniteLossError', 'NonFiniteLossHook', 'RandomStateHook',
-    'TrainingProgressHook', 'WeightsOnlyCheckpointHook'
+    'AtomicCheckpointHook', 'EMATeacherHook', 'NonFiniteLossError', 'NonFiniteLossHook',
+    'RandomStateHook', 'TrainingProgressHook', 'WeightsOnlyCheckpointHook',
+    'last_complete_checkpoint'
 ]

@@ -1,0 +1,150 @@
+"""Faults: SIGKILL during a checkpoint save, resuming after it, resume equivalence per method.
+
+The killed runs are real processes of tools/train.py (tests/kill_during_save.py kills them
+at one point of the 2nd save); the resumed runs go through the same tool in this process.
+"""
+import glob
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT, tiny_runner_cfg
+from mmengine.runner import Runner
+
+from mim_deepsup.engine import last_complete_checkpoint
+
+DDAE = osp.join(ROOT, 'configs', 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
+TINY = {name: osp.join(ROOT, 'configs', *path) for name, path in {
+    'mae': ('mae', 'mae_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim': ('deepmim', 'deepmim_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae': ('ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py'),
+    'lut': ('lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py'),
+    'beitv2': ('beitv2', 'beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-beitv2': ('deepmim', 'deepmim_beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-beitv2': ('ddae', 'ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
+}.items()}
+
+
+def fault_cfg(demo_data, work_dir, config=DDAE, max_epochs=3):
+    """3 epochs of 2 iterations, a checkpoint each epoch, only the newest one kept."""
+    cfg = tiny_runner_cfg(demo_data, work_dir, config=config, max_epochs=max_epochs)
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    path = osp.join(work_dir, 'cfg.py')
+    cfg.dump(path)
+    return path
+
+
+def train_tool(cfg_path, work_dir, *extra):
+    from tools.train import main
+    main([cfg_path, '--work-dir', str(work_dir), *extra])
+
+
+def final_state(work_dir):
+    ckpt = torch.load(osp.join(work_dir, 'epoch_3.pth'), weights_only=True)
+    return ckpt['state_dict'], ckpt['optimizer']['state'], ckpt['meta']
+
+
+@pytest.fixture(scope='module')
+def reference(demo_data, tmp_path_factory):
+    """The uninterrupted run: 3 epochs."""
+    work_dir = tmp_path_factory.mktemp('reference')
+    train_tool(fault_cfg(demo_data, work_dir), work_dir)
+    return final_state(work_dir)
+
+
+# where the kill lands in the 2nd save -> the checkpoint --resume auto must pick
+KILL_POINTS = {
+    'checkpoint-write': 'epoch_1.pth',  # epoch_2 half-written: the old one is still whole
+    'before-record': 'epoch_2.pth',  # last_checkpoint still names epoch_1: newer wins
+    'record-write': 'epoch_2.pth',
+    'before-delete': 'epoch_2.pth',
+}
+
+
+@pytest.mark.parametrize('point', list(KILL_POINTS))
+def test_sigkill_during_a_save_leaves_a_complete_checkpoint_and_resume_continues_exactly(
+        point, reference, demo_data, tmp_path):
+    cfg_path = fault_cfg(demo_data, tmp_path)
+    run = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tests', 'kill_during_save.py'), point, cfg_path,
+         '--work-dir', str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == -9, run.stderr[-3000:]  # killed, not finished
+
+    picked = last_complete_checkpoint(str(tmp_path))
+    assert picked == osp.join(tmp_path, KILL_POINTS[point])
+    # every checkpoint file left behind loads
+    for path in glob.glob(osp.join(tmp_path, 'epoch_*.pth')):
+        torch.load(path, weights_only=True)
+    with open(tmp_path / 'last_checkpoint') as f:
+        torch.load(f.read().strip(), weights_only=True)
+
+    train_tool(cfg_path, tmp_path, '--resume')  # auto
+    state, optimizer, meta = final_state(tmp_path)
+    ref_state, ref_optimizer, ref_meta = reference
+    assert meta['iter'] == ref_meta['iter'] == 6
+    assert state.keys() == ref_state.keys()
+    for key in ref_state:  # student, decoders, EMA teacher
+        assert torch.equal(state[key], ref_state[key]), key
+    for key in ref_optimizer:
+        assert torch.equal(optimizer[key]['exp_avg'], ref_optimizer[key]['exp_avg'])
+    # max_keep_ckpts=1 holds again, and nothing half-written is left
+    assert not glob.glob(osp.join(tmp_path, '.partial-*'))
+    assert sorted(glob.glob(osp.join(tmp_path, '*.pth'))) == [
+        osp.join(tmp_path, 'epoch_3.pth')]
+
+
+def test_mmengines_own_hook_loses_every_checkpoint_in_the_same_kill(demo_data, tmp_path):
+    """Why AtomicCheckpointHook exists: mmengine's CheckpointHook deletes the old checkpoint
+    first and writes the new one in place, so the same kill leaves nothing to resume."""
+    cfg_path = fault_cfg(demo_data, tmp_path)
+    run = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tests', 'kill_during_save.py'), 'checkpoint-write',
+         cfg_path, '--work-dir', str(tmp_path), '--cfg-options',
+         'default_hooks.checkpoint.type=CheckpointHook'],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == -9, run.stderr[-3000:]
+    assert not osp.exists(tmp_path / 'epoch_1.pth')  # deleted before the new save
+    with pytest.raises(RuntimeError, match='zip archive'):
+        torch.load(tmp_path / 'epoch_2.pth', weights_only=True)  # truncated
+    assert last_complete_checkpoint(str(tmp_path)) is None
+
+
+def test_resume_auto_skips_a_truncated_newest_checkpoint(demo_data, tmp_path):
+    cfg_path = fault_cfg(demo_data, tmp_path, max_epochs=2)
+    train_tool(cfg_path, tmp_path, '--cfg-options', 'default_hooks.checkpoint.max_keep_ckpts=-1')
+    whole = (tmp_path / 'epoch_2.pth').read_bytes()
+    (tmp_path / 'epoch_2.pth').write_bytes(whole[:len(whole) // 3])  # e.g. a full disk
+    assert last_complete_checkpoint(str(tmp_path)) == osp.join(tmp_path, 'epoch_1.pth')
+    (tmp_path / 'epoch_1.pth').write_bytes(b'')
+    assert last_complete_checkpoint(str(tmp_path)) is None
+
+
+@pytest.mark.parametrize('method', list(TINY))
+def test_resume_continues_each_method_exactly(method, demo_data, tmp_path):
+    """4 iterations straight vs 2 + resume from epoch_1: the same student, decoders, EMA
+    teacher, optimizer moments, lr and losses, and the same progress schedule."""
+    def run(work_dir, **kwargs):
+        cfg = tiny_runner_cfg(demo_data, work_dir, config=TINY[method], **kwargs)
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        return runner
+
+    full = run(tmp_path / 'full')
+    resumed = run(tmp_path / 'resumed', resume=True,
+                  load_from=str(tmp_path / 'full' / 'epoch_1.pth'))
+    assert resumed.iter == full.iter == 4
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert resumed.model.progress == full.model.progress == 0.75
+    for key in full.message_hub.log_scalars:
+        if key.startswith('train/loss') or key == 'train/lr':
+            assert (resumed.message_hub.get_scalar(key).data[0].tolist()
+                    == full.message_hub.get_scalar(key).data[0].tolist()), key
+    opt_a = full.optim_wrapper.optimizer.state_dict()['state']
+    opt_b = resumed.optim_wrapper.optimizer.state_dict()['state']
+    for k in opt_a:
+        assert torch.equal(opt_a[k]['exp_avg_sq'], opt_b[k]['exp_avg_sq'])
