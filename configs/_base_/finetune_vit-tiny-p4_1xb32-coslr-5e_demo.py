@@ -28,7 +28,7 @@ train_dataloader = dict(
     dataset=dict(
         **demo,
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='RobustLoadImageFromFile'),
             dict(type='RandomResizedCrop', scale=32, backend='pillow',
                  interpolation='bicubic'),
             dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -40,7 +40,7 @@ val_dataloader = dict(
     dataset=dict(
         **demo,
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='RobustLoadImageFromFile'),
             # short side to 32 / 0.875, as the recipe resizes to 256 for its 224 crop
             dict(type='ResizeEdge', scale=37, edge='short', backend='pillow',
                  interpolation='bicubic'),
@@ -57,5 +57,5 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 train_cfg = dict(max_epochs=5)
-default_hooks = dict(logger=dict(interval=4))
+default_hooks = dict(logger=dict(interval=4), checkpoint=dict(type='AtomicCheckpointHook'))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))  # NCCL needs CUDA

@@ -26,7 +26,7 @@ train_dataloader = dict(
     dataset=dict(
         data_root='data/demo/imagenet/',
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='RobustLoadImageFromFile'),
             dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.),
             dict(type='RandomFlip', prob=0.5, direction='horizontal'),
             dict(type='RandomResizedCropAndInterpolationWithTwoPic', size=img_size,

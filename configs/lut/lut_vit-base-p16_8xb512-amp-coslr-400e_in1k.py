@@ -12,7 +12,7 @@ model = dict(
 view_crop = dict(type='SimpleResizedCrop', size=224)
 train_dataloader = dict(
     dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
+        dict(type='RobustLoadImageFromFile'),
         dict(type='MultiView', num_views=[1, 1], transforms=[
             [view_crop, dict(type='RandomFlip', prob=0.5)],
             [

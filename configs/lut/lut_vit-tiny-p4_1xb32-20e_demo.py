@@ -1,9 +1,10 @@
 # LUT on the tiny CPU MAE (6 blocks, 64-d, 32 px): two 32 px views, a 256-wide projector
-# and predictor with plain BatchNorm1d (SyncBN has no CPU distributed backend). Tests and
-# the demo.
+# and predictor whose BatchNorm uses the statistics of every process's batch when run
+# distributed, as the released SyncBN does (AllReduceBN: torch's SyncBN needs a GPU).
+# Tests and the demo.
 _base_ = '../mae/mae_vit-tiny-p4_1xb32-20e_demo.py'
 
-head = dict(hid_channels=256, norm_cfg=dict(type='BN1d'))
+head = dict(hid_channels=256, norm_cfg=dict(type='AllReduceBN'))
 model = dict(
     supervisions=dict(
         bc=dict(type='BroaderContextSupervision', weight=0.25, projector=head, predictor=head)),
@@ -12,7 +13,7 @@ model = dict(
 view_crop = dict(type='SimpleResizedCrop', size=32)
 train_dataloader = dict(
     dataset=dict(pipeline=[
-        dict(type='LoadImageFromFile'),
+        dict(type='RobustLoadImageFromFile'),
         dict(type='MultiView', num_views=[1, 1], transforms=[
             [view_crop, dict(type='RandomFlip', prob=0.5)],
             [

@@ -25,7 +25,7 @@ train_dataloader = dict(
     dataset=dict(
         data_root='data/demo/imagenet/',
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='RobustLoadImageFromFile'),
             dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.2, 1.0),
                  backend='pillow', interpolation='bicubic'),
             dict(type='RandomFlip', prob=0.5),

@@ -4,9 +4,11 @@ from .exponent_schedule import DepthProgressExponent
 from .frozen import FrozenModule
 from .mim_state import MIMState
 from .supervision import BaseSupervision
-from .view_masking import check_view_mask_ratio, disjoint_view_masks
+from .sync_batch_norm import AllReduceBatchNorm
+from .view_masking import check_view_mask_ratio, disjoint_view_masks, mask_noise
 
 __all__ = [
-    'BaseSupervision', 'DepthProgressExponent', 'EMATeacher', 'FrozenModule', 'MIMState',
-    'check_view_mask_ratio', 'disjoint_view_masks', 'distance_weights', 'patch_distances'
+    'AllReduceBatchNorm', 'BaseSupervision', 'DepthProgressExponent', 'EMATeacher',
+    'FrozenModule', 'MIMState', 'check_view_mask_ratio', 'disjoint_view_masks',
+    'distance_weights', 'mask_noise', 'patch_distances'
 ]

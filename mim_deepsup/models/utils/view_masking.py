@@ -1,5 +1,6 @@
 """Masks for several views of each image: one noise draw, disjoint visible sets."""
 import torch
+from mmengine.dist import get_dist_info
 
 
 def check_view_mask_ratio(mask_ratio: float, num_views: int, key: str) -> None:
@@ -9,6 +10,21 @@ def check_view_mask_ratio(mask_ratio: float, num_views: int, key: str) -> None:
             f'{key} is {mask_ratio}, but {num_views} views of each image are masked with '
             f'disjoint visible sets, which needs a mask ratio of at least '
             f'{1 - 1 / num_views:g} (each view keeps N * (1 - ratio) patches)')
+
+
+def mask_noise(batch: int, num_patches: int, device: torch.device) -> torch.Tensor:
+    """(B, N) uniform noise for this rank's B images, the same as one process would draw.
+
+    MAE draws ``torch.rand(B, N)`` on each rank. Here the noise of the global batch
+    (W * B, N) is drawn and rank r keeps rows r, r + W, ...: the rows mmengine's samplers
+    give that rank (they deal indices out round-robin). With the same seed on every rank
+    (``randomness.diff_rank_seed=False``) every image then gets the mask it would get in a
+    1-process run of the same global batch; with per-rank seeds the masks stay independent
+    uniform draws. W = 1 is exactly MAE's draw. Costs W times a (B, N) draw, no sync.
+    """
+    rank, world_size = get_dist_info()
+    noise = torch.rand(world_size * batch, num_patches, device=device)  # (W * B, N)
+    return noise[rank::world_size]  # (B, N)
 
 
 def disjoint_view_masks(noise: torch.Tensor, num_views: int,
