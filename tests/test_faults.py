@@ -148,3 +148,4 @@ def test_resume_continues_each_method_exactly(method, demo_data, tmp_path):
     opt_b = resumed.optim_wrapper.optimizer.state_dict()['state']
     for k in opt_a:
         assert torch.equal(opt_a[k]['exp_avg_sq'], opt_b[k]['exp_avg_sq'])
+

@@ -50,6 +50,14 @@ def test_runtime_fragment_holds_only_imports_and_hooks():
 CHECKPOINT_VARIABLES = ('DEEPMIM_FROZEN_MAE', 'DEEPMIM_CLIP')
 
 
+def assert_fault_hooks(cfg):
+    """Checkpoints saved atomically, kept weights-only loadable, and no save after a
+    non-finite loss (tests/test_faults.py, tests/test_training.py test the hooks)."""
+    assert cfg.default_hooks.checkpoint.type.split('.')[-1] == 'AtomicCheckpointHook'
+    hooks = {hook.type.split('.')[-1] for hook in cfg.custom_hooks}
+    assert {'NonFiniteLossHook', 'WeightsOnlyCheckpointHook'} <= hooks
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
 def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
     from mmpretrain.registry import MODELS
@@ -60,6 +68,7 @@ def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ['mim_deepsup']
     assert '_scope_' not in cfg.train_dataloader.collate_fn
+    assert_fault_hooks(cfg)
     model = MODELS.build(cfg.model)
     assert type(model).__name__ in ('ComposableMAE', 'ComposableBEiT')
 
@@ -67,6 +76,7 @@ def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
 @pytest.mark.parametrize('path', DOWNSTREAM, ids=lambda p: osp.relpath(p, ROOT))
 def test_every_downstream_config_builds_its_model(path):
     cfg = Config.fromfile(path)
+    assert_fault_hooks(cfg)
     if 'upernet' in osp.basename(path):  # mmsegmentation: only mim_deepsup.seg imports it
         from mmseg.registry import MODELS
 
