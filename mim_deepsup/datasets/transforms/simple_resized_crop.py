@@ -8,6 +8,8 @@ from mmcv.transforms.utils import cache_randomness
 from mmpretrain.datasets.transforms import ResizeEdge
 from mmpretrain.registry import TRANSFORMS
 
+from ...validation import check_choice
+
 
 @TRANSFORMS.register_module()
 class SimpleResizedCrop(BaseTransform):
@@ -26,7 +28,8 @@ class SimpleResizedCrop(BaseTransform):
         size (int): the output side, in pixels.
         padding (int): pixels padded on each border before the crop.
         padding_mode (str): 'reflect' (released), 'constant', 'edge' or 'symmetric'.
-        interpolation (str): Pillow interpolation of the resize.
+        interpolation (str): Pillow interpolation of the resize: 'nearest', 'bilinear',
+            'bicubic', 'box', 'lanczos' or 'hamming'.
     """
 
     def __init__(self, size: int, padding: int = 4, padding_mode: str = 'reflect',
@@ -40,6 +43,9 @@ class SimpleResizedCrop(BaseTransform):
         if padding_mode not in modes:
             raise ValueError(f'SimpleResizedCrop.padding_mode: expected one of {modes}, '
                              f'got {padding_mode!r}')
+        # the interpolations of Pillow's resize (mmcv's ``pillow_interp_codes``)
+        check_choice(interpolation, 'SimpleResizedCrop.interpolation',
+                     ('nearest', 'bilinear', 'bicubic', 'box', 'lanczos', 'hamming'))
         self.size = size
         self.padding = padding
         self.padding_mode = padding_mode

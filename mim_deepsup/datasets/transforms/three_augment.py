@@ -4,6 +4,8 @@ from typing import Sequence, Tuple
 from mmcv.transforms import RandomChoice
 from mmpretrain.registry import TRANSFORMS
 
+from ...validation import check_number, check_numbers
+
 # ITU-R 601 luma (as PIL's convert('L')), in the BGR order mmpretrain loads images in
 BGR_LUMA = (0.114, 0.587, 0.299)
 
@@ -20,7 +22,7 @@ class ThreeAugment(RandomChoice):
       ``blur_radius``.
 
     Args:
-        solarize_thr (float): the solarize threshold.
+        solarize_thr (float): the solarize threshold, in [0, 256].
         blur_radius (Sequence[float]): (min, max) of the blur radius.
         color_format (str): 'bgr' (mmpretrain's ``LoadImageFromFile``) or 'rgb': the order
             of the grayscale weights.
@@ -31,6 +33,8 @@ class ThreeAugment(RandomChoice):
         if color_format not in ('bgr', 'rgb'):
             raise ValueError(f"ThreeAugment.color_format: expected 'bgr' or 'rgb', got "
                              f'{color_format!r}')
+        # 0: every pixel inverted, 256: none
+        check_number(solarize_thr, 'ThreeAugment.solarize_thr', 0, 256)
         low, high = self._range(blur_radius)
         weights = BGR_LUMA if color_format == 'bgr' else BGR_LUMA[::-1]
         super().__init__(transforms=[
@@ -44,7 +48,8 @@ class ThreeAugment(RandomChoice):
 
     @staticmethod
     def _range(radius: Sequence[float]) -> Tuple[float, float]:
-        if len(radius) != 2 or not 0 <= radius[0] <= radius[1]:
+        check_numbers(radius, 'ThreeAugment.blur_radius', count=2, minimum=0)
+        if not radius[0] <= radius[1]:
             raise ValueError(f'ThreeAugment.blur_radius: expected (min, max) with '
                              f'0 <= min <= max, got {radius!r}')
         return float(radius[0]), float(radius[1])

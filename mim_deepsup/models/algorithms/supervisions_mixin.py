@@ -6,6 +6,7 @@ from mmengine.model import ModuleDict
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from ...validation import check_dict
 from ..utils import BaseSupervision, MIMState
 
 
@@ -64,8 +65,13 @@ class SupervisionsMixin:
         self.teacher = None
         if teacher is None:
             return
-        teacher = dict(teacher)
-        sources = list(teacher.get('sources', ['backbone']))
+        teacher = dict(check_dict(teacher, 'model.teacher',
+                                  "a dict such as dict(type='EMATeacher', ...)"))
+        sources = teacher.get('sources', ['backbone'])
+        if isinstance(sources, str) or not isinstance(sources, (list, tuple)):
+            raise TypeError(f'model.teacher.sources: expected a list of attribute paths such '
+                            f'as [\'backbone\'], got {sources!r}')
+        sources = list(sources)
         teacher['sources'] = sources + [p for paths in own.values() for p in paths.values()
                                         if p not in sources]
         self.teacher = MODELS.build(teacher, default_args=dict(student=self))
@@ -84,8 +90,11 @@ class SupervisionsMixin:
 
     def _build_component(self, cfg) -> nn.Module:
         """Build a component, filling in its ``algorithm_args``."""
-        if not isinstance(cfg, dict):
+        if isinstance(cfg, nn.Module):
             return cfg
+        if not isinstance(cfg, dict) or 'type' not in cfg:
+            raise TypeError(f"expected a component config with a 'type', such as "
+                            f"dict(type='DeepSupervision'), got {cfg!r}")
         cls = cfg['type'] if isinstance(cfg['type'], type) else MODELS.get(cfg['type'])
         if cls is None:
             raise KeyError(f'type {cfg["type"]!r} is not a registered component')

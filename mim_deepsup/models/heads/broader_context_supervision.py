@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from ...validation import check_number
 from ..utils import BaseSupervision, MIMState
 
 
@@ -68,7 +69,8 @@ class BroaderContextSupervision(BaseSupervision):
     the teacher's copy (``teacher.ema.backbone.*``), as the authors do.
 
     Args:
-        weight (float): w_bc; the released code's 0.25 for ViT-B (the paper: 1.0 for ViT-S).
+        weight (float): w_bc >= 0; the released code's 0.25 for ViT-B (the paper: 1.0 for
+            ViT-S).
         projector (dict | str, optional): overrides of the projector's ``NonLinearNeck``
             (defaults in :func:`mlp_head`: 4096 hidden, SyncBN as the released code, which
             mmengine turns into BatchNorm1d when not distributed); ``'identity'`` for none.
@@ -89,7 +91,7 @@ class BroaderContextSupervision(BaseSupervision):
                  embed_dims: int = 768,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.weight = float(weight)
+        self.weight = check_number(weight, 'weight', minimum=0)
         self.projector = mlp_head(projector, embed_dims, 'projector')
         self.predictor = mlp_head(predictor, embed_dims, 'predictor')
 

@@ -7,7 +7,9 @@ from mmengine.model import ModuleDict
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from ...validation import check_dict
 from ..utils import BaseSupervision, MIMState, patch_distances
+from ..utils.distance_map import check_metric
 from .deep_supervision import LIGHT_DECODER, check_taps, default_taps, per_tap
 
 # ours: blocks 4 and 8 of ViT-B's 12 (METHODS.md, DDAE)
@@ -35,11 +37,12 @@ class DeepDynamicSupervision(BaseSupervision):
     Args:
         taps (Sequence[int], optional): intermediate blocks (from 1); default 1/3 and 2/3
             of the depth (ViT-B: 4 and 8).
-        weights (Sequence[float], optional): w_l, default 1.0 each.
+        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
         decoder (dict, optional): the MAE decoders' shape; default light, 256-d x 2 blocks
             x 8 heads.
         loss (dict, optional): overrides of each tap's :class:`DistanceWeightedFeatureLoss`
-            (criterion, schedule, normalize_target); its depth is l / L.
+            (criterion, schedule, normalize_target); its depth (l / L), metric and grid
+            are this component's.
         metric (str): the distance metric, shared by every tap.
         num_layers, embed_dims, patch_size, num_patches, patch_grid, layout: filled in
             by the algorithm.
@@ -67,18 +70,29 @@ class DeepDynamicSupervision(BaseSupervision):
         default = default_taps(num_layers, DEFAULT_TAP_FRACTIONS)
         self.taps = check_taps(default if taps is None else taps, num_layers)
         self.required_taps = self.taps
-        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps))
+        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps),
+                               minimum=0)
         self.grid = tuple(patch_grid)
-        self.metric = metric
+        self.metric = check_metric(metric)
+        check_dict(decoder, 'decoder', 'a dict of AuxiliaryDecoders arguments')
+        check_dict(loss, 'loss', 'a dict of DistanceWeightedFeatureLoss arguments')
+        shared = sorted({'depth', 'metric', 'grid'} & set(loss or {}))
+        if shared:
+            raise ValueError(f'loss.{shared[0]}: set by DeepDynamicSupervision for every tap '
+                             f'(depth = tap / num_layers, metric = its metric argument, grid '
+                             f'= the backbone\'s patch grid); remove it from loss')
         if layout not in ('visible', 'all'):
             raise ValueError(f"layout: expected 'visible' (MAE) or 'all' (BEiT), got "
                              f'{layout!r}')
         self.layout = layout
         if layout == 'visible':
-            self.decoders = MODELS.build(dict(
-                type='AuxiliaryDecoders', taps=self.taps, num_patches=num_patches,
-                patch_size=patch_size, embed_dim=embed_dims, predict_feature_dim=embed_dims,
-                **dict(LIGHT_DECODER, **(decoder or {}))))
+            try:
+                self.decoders = MODELS.build(dict(
+                    type='AuxiliaryDecoders', taps=self.taps, num_patches=num_patches,
+                    patch_size=patch_size, embed_dim=embed_dims, predict_feature_dim=embed_dims,
+                    **dict(LIGHT_DECODER, **(decoder or {}))))
+            except (TypeError, ValueError) as e:
+                raise type(e)(f'decoder: {e}') from e
         else:
             if decoder is not None:
                 raise ValueError('decoder: BEiT taps are read by LayerNorm + Linear heads, '
@@ -95,8 +109,8 @@ class DeepDynamicSupervision(BaseSupervision):
             cfg.update(depth=block / num_layers, metric=metric, grid=self.grid)
             try:
                 self.losses[f'l{block}'] = MODELS.build(cfg)
-            except ValueError as e:
-                raise ValueError(f'loss (tap {block}): {e}') from e
+            except (TypeError, ValueError) as e:
+                raise type(e)(f'loss (tap {block}): {e}') from e
 
     def predict(self, state: MIMState) -> Dict[int, torch.Tensor]:
         """block -> (B, N, C) predicted features of every patch."""

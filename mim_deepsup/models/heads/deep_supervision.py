@@ -4,6 +4,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from mmpretrain.registry import MODELS
 
+from ...validation import check_dict, check_numbers
 from ..utils import BaseSupervision, MIMState
 
 # the fractions of depth the released code taps on ViT-B (blocks 6, 8, 10 of 12)
@@ -21,6 +22,9 @@ def default_taps(num_layers: int,
 
 def check_taps(taps: Sequence[int], num_layers: int) -> Tuple[int, ...]:
     """Strictly increasing intermediate blocks (from 1, below the last), or a clear error."""
+    if isinstance(taps, (str, bytes)) or not isinstance(taps, Sequence):
+        raise TypeError(f'taps: expected a list of blocks (ints from 1) such as [2, 4], '
+                        f'got {taps!r}')
     taps = tuple(taps)
     if not taps:
         raise ValueError('taps: expected at least one intermediate block')
@@ -35,15 +39,18 @@ def check_taps(taps: Sequence[int], num_layers: int) -> Tuple[int, ...]:
     return taps
 
 
-def per_tap(key: str, values, taps: Sequence[int], default) -> Tuple[float, ...]:
-    """One float per tap from the config (``key``), or ``default``."""
+def per_tap(key: str, values, taps: Sequence[int], default, **bounds) -> Tuple[float, ...]:
+    """One float per tap from the config (``key``), each within ``bounds`` (those of
+    :func:`check_number`), or ``default``."""
     if values is None:
         return tuple(float(v) for v in default)
-    values = tuple(float(v) for v in values)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f'{key}: expected a list of {len(taps)} numbers, one per tap '
+                        f'{list(taps)}, got {values!r}')
     if len(values) != len(taps):
         raise ValueError(f'{key}: expected {len(taps)} values, one per tap '
                          f'{list(taps)}, got {len(values)}')
-    return values
+    return check_numbers(values, key, **bounds)
 
 
 @MODELS.register_module()
@@ -73,7 +80,7 @@ class DeepSupervision(BaseSupervision):
         taps (Sequence[int], optional): strictly increasing intermediate blocks (from 1,
             below the last). Default: the released code's fractions of depth, 1/2, 2/3 and
             5/6 (ViT-B: 6, 8, 10; ViT-L: 12, 16, 20).
-        weights (Sequence[float], optional): w_l, one per tap; default 1.0 each.
+        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
         decoder (dict | str): shape of every auxiliary decoder (``AuxiliaryDecoders``
             arguments). Default: the released code's 512-d x 8 blocks x 16 heads.
             ``light=True`` in the dict (or ``'light'``) starts from 256-d x 2 blocks x 8
@@ -109,7 +116,8 @@ class DeepSupervision(BaseSupervision):
         super().__init__(init_cfg=init_cfg)
         self.taps = check_taps(default_taps(num_layers) if taps is None else taps, num_layers)
         self.required_taps = self.taps
-        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps))
+        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps),
+                               minimum=0)
 
         decoder = dict(light=True) if decoder == 'light' else decoder
         if not isinstance(decoder, (dict, type(None))):
@@ -117,10 +125,16 @@ class DeepSupervision(BaseSupervision):
                              f"'light', got {decoder!r}")
         decoder = dict(decoder or {})
         shape = LIGHT_DECODER if decoder.pop('light', False) else {}
-        self.decoders = MODELS.build(dict(
-            type='AuxiliaryDecoders', num_patches=num_patches, patch_size=patch_size,
-            embed_dim=embed_dims, **dict(shape, **decoder), taps=self.taps))
+        try:
+            self.decoders = MODELS.build(dict(
+                type='AuxiliaryDecoders', num_patches=num_patches, patch_size=patch_size,
+                embed_dim=embed_dims, **dict(shape, **decoder), taps=self.taps))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f'decoder: {e}') from e
 
+        check_dict(head, 'head', "a dict of an mmpretrain MIM head such as "
+                   "dict(type='MAEPretrainHead', ...)")
+        check_dict(hybrid, 'hybrid', "a dict of FrozenMAEReconstruction arguments")
         head = head or dict(type='MAEPretrainHead', norm_pix=True, patch_size=patch_size,
                             loss=dict(type='PixelReconstructionLoss', criterion='L2'))
         self.head = MODELS.build(head)
@@ -147,10 +161,8 @@ class DeepSupervision(BaseSupervision):
             raise ValueError('hybrid_alphas: given without hybrid (the frozen MAE whose '
                              'reconstruction they mix in)')
         default_alphas = [block / num_layers for block in self.taps]
-        self.hybrid_alphas = per_tap('hybrid_alphas', hybrid_alphas, self.taps, default_alphas)
-        if not all(0.0 <= a <= 1.0 for a in self.hybrid_alphas):
-            raise ValueError(f'hybrid_alphas: expected values in [0, 1], '
-                             f'got {list(self.hybrid_alphas)}')
+        self.hybrid_alphas = per_tap('hybrid_alphas', hybrid_alphas, self.taps, default_alphas,
+                                     minimum=0, maximum=1)
 
     def loss(self, state: MIMState) -> Dict[str, torch.Tensor]:
         preds = self.decoders(state.taps, state.ids_restore)  # block -> (B, N, D)

@@ -29,7 +29,7 @@ class DeepTokenSupervision(BaseSupervision):
     Args:
         taps (Sequence[int], optional): strictly increasing intermediate blocks; default
             the fractions 1/2, 2/3, 5/6 of depth (ViT-B: 6, 8, 10).
-        weights (Sequence[float], optional): w_l, one per tap; default 1.0 each.
+        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
         num_embed (int): V, the tokenizer's codebook size (VQ-KD: 8192), filled in by the
             algorithm from BEiT-v2's head.
         num_layers, embed_dims: the backbone's sizes, filled in by the algorithm.
@@ -51,7 +51,8 @@ class DeepTokenSupervision(BaseSupervision):
             type='TruncNormal', layer='Linear', std=0.02, bias=0))
         self.taps = check_taps(default_taps(num_layers) if taps is None else taps, num_layers)
         self.required_taps = self.taps
-        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps))
+        self.weights = per_tap('weights', weights, self.taps, [1.0] * len(self.taps),
+                               minimum=0)
         if not isinstance(num_embed, int) or num_embed < 1:
             raise ValueError(f'num_embed: expected the codebook size (int), got {num_embed!r}')
         # named `ln`, so BEiT-v2's paramwise '.ln' rule (no weight decay) applies

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.models.losses import PixelReconstructionLoss
 from mmpretrain.registry import MODELS
 
+from ...validation import check_bool, check_choice, check_int
 from .distance_weighting import DistanceWeighting
 
 
@@ -35,6 +36,10 @@ class DistanceWeightedPixelLoss(DistanceWeighting, PixelReconstructionLoss):
     def __init__(self, criterion: str = 'L2', channel: Optional[int] = None,
                  depth: float = 1.0, schedule: Optional[dict] = None,
                  metric: str = 'euclidean', grid: Optional[Sequence[int]] = None) -> None:
+        name = type(self).__name__
+        check_choice(criterion, f'{name}.criterion', ('L1', 'L2'))
+        if channel is not None:
+            check_int(channel, f'{name}.channel', minimum=1)
         super().__init__(criterion=criterion, channel=channel)
         self.setup_weighting(depth=depth, schedule=schedule, metric=metric, grid=grid)
 
@@ -67,7 +72,8 @@ class DistanceWeightedFeatureLoss(DistanceWeightedPixelLoss):
 
     def __init__(self, normalize_target: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.normalize_target = normalize_target
+        self.normalize_target = check_bool(normalize_target,
+                                           f'{type(self).__name__}.normalize_target')
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 mask: Optional[torch.Tensor] = None,

@@ -6,6 +6,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from mmpretrain.registry import MODELS
 
+from ...validation import check_dict, check_int, check_number
 from ..utils.distance_map import check_metric, distance_weights, patch_distances
 
 # the largest grid side assumed when checking a schedule without a known grid
@@ -38,13 +39,22 @@ class DistanceWeighting:
                         metric: str = 'euclidean',
                         grid: Optional[Sequence[int]] = None) -> None:
         name = type(self).__name__
-        if not 0.0 < depth <= 1.0:
-            raise ValueError(f'{name}.depth: expected a fraction of the encoder in (0, 1], '
-                             f'got {depth!r}')
-        self.depth = float(depth)
+        # the supervised block / the number of blocks
+        self.depth = check_number(depth, f'{name}.depth', 0, 1, open_min=True)
         self.metric = check_metric(metric, key=f'{name}.metric')
-        self.grid = tuple(grid) if grid is not None else None
-        self.schedule = MODELS.build(schedule or dict(type='DepthProgressExponent'))
+        if grid is not None:
+            if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence) or \
+                    len(grid) != 2:
+                raise TypeError(f'{name}.grid: expected the patch grid (height, width), '
+                                f'got {grid!r}')
+            grid = tuple(check_int(side, f'{name}.grid', minimum=1) for side in grid)
+        self.grid = grid
+        check_dict(schedule, f'{name}.schedule', "a dict such as "
+                   "dict(type='DepthProgressExponent', shallow=1.0, deep=-1.0)")
+        try:
+            self.schedule = MODELS.build(schedule or dict(type='DepthProgressExponent'))
+        except (TypeError, ValueError) as e:
+            raise type(e)(f'{name}.schedule: {e}') from e
         check_schedule(self.schedule, self.depth, self.grid, key=f'{name}.schedule')
         self.progress = 0.0
         self._progress_set = False

@@ -6,6 +6,8 @@ from mmengine.model import BaseModule, ModuleDict
 from mmpretrain.models import MAEPretrainDecoder
 from mmpretrain.registry import MODELS
 
+from ...validation import check_int, check_number
+
 
 @MODELS.register_module()
 class AuxiliaryDecoders(BaseModule):
@@ -22,7 +24,8 @@ class AuxiliaryDecoders(BaseModule):
             ``predict_feature_dim`` is given.
         embed_dim (int): C, the encoder's width.
         decoder_embed_dim, decoder_depth, decoder_num_heads, mlp_ratio: each decoder's
-            shape (the released DeepMIM code: 512, 8, 16, 4 like MAE's own decoder).
+            shape (the released DeepMIM code: 512, 8, 16, 4 like MAE's own decoder); the
+            heads must divide decoder_embed_dim.
         predict_feature_dim (int, optional): D, the prediction width for feature targets.
         in_chans (int): image channels.
     """
@@ -40,6 +43,15 @@ class AuxiliaryDecoders(BaseModule):
                  in_chans: int = 3,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
+        check_int(decoder_embed_dim, 'decoder_embed_dim', minimum=1)
+        check_int(decoder_depth, 'decoder_depth', minimum=0)
+        check_int(decoder_num_heads, 'decoder_num_heads', minimum=1)
+        if decoder_embed_dim % decoder_num_heads:
+            raise ValueError(f'decoder_num_heads: expected a divisor of decoder_embed_dim '
+                             f'({decoder_embed_dim}), got {decoder_num_heads}')
+        check_number(mlp_ratio, 'mlp_ratio', minimum=0, open_min=True)
+        if predict_feature_dim is not None:
+            check_int(predict_feature_dim, 'predict_feature_dim', minimum=1)
         self.taps = tuple(taps)
         # mmengine's ModuleDict: init_weights reaches the decoders inside
         self.decoders = ModuleDict({

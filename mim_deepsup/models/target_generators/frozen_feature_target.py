@@ -5,6 +5,7 @@ import torch
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from ...validation import check_dict, check_numbers
 from ..utils import FrozenModule
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -45,7 +46,8 @@ class FrozenFeatureTarget(FrozenModule):
             ``projection`` to the checkpoint's key prefixes (mmpretrain's CLIP: ``visual.``,
             ``visual_proj.``).
         random_weights (bool): no checkpoint, random weights (tests only).
-        mean, std (Sequence[float]): the normalisation the frozen network expects.
+        mean, std (Sequence[float]): the normalisation the frozen network expects, three
+            values each (std > 0).
         input_mean, input_std (Sequence[float]): the data preprocessor's normalisation of
             the images it receives (ImageNet's by default).
     """
@@ -62,6 +64,13 @@ class FrozenFeatureTarget(FrozenModule):
                  random_weights: bool = False) -> None:
         super().__init__(checkpoint, prefixes, key='model.target_generator.checkpoint',
                          random_weights=random_weights)
+        key = 'model.target_generator'
+        check_dict(backbone, f'{key}.backbone', 'a ViT config dict', allow_none=False)
+        check_dict(projection, f'{key}.projection', "a dict such as dict(type='TokenProjection')")
+        for name, values in (('mean', mean), ('input_mean', input_mean)):
+            check_numbers(values, f'{key}.{name}', count=3)
+        for name, values in (('std', std), ('input_std', input_std)):
+            check_numbers(values, f'{key}.{name}', count=3, minimum=0, open_min=True)
         self.backbone = MODELS.build(backbone)
         self.projection = MODELS.build(projection) if projection is not None else None
         # N and D of the (B, N, D) targets, checked against the student by the algorithm

@@ -6,6 +6,7 @@ from mmengine.config import Config
 from mmengine.hub import get_config
 from mmpretrain.registry import MODELS
 
+from ...validation import check_dict, check_file
 from ..utils import FrozenModule, MIMState
 
 
@@ -31,7 +32,14 @@ class FrozenMAEReconstruction(FrozenModule):
                  random_weights: bool = False, key: str = 'hybrid') -> None:
         super().__init__(checkpoint, key=f'{key}.checkpoint', random_weights=random_weights)
         if isinstance(model, str):  # a config file, or a package's ('mmpretrain::...')
+            if '::' not in model:
+                check_file(model, f'{key}.model', 'config file')
             model = (get_config(model) if '::' in model else Config.fromfile(model)).model
+        check_dict(model, f'{key}.model', "an MAE model config (a dict with 'backbone' "
+                   "and 'neck') or the path of a config file", allow_none=False)
+        if 'backbone' not in model or 'neck' not in model:
+            raise ValueError(f'{key}.model: expected an MAE model config with a backbone and '
+                             f'a neck (its decoder), got keys {sorted(model)}')
         # whether its reconstruction is in norm_pix space (MAEPretrainHead's default: no)
         self.norm_pix = bool(model.get('head', {}).get('norm_pix', False))
         backbone = dict(model['backbone'])

@@ -7,6 +7,8 @@ import torch
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from ...validation import check_bool, check_number
+
 
 @MODELS.register_module()
 class EMATeacher(nn.Module):
@@ -43,16 +45,14 @@ class EMATeacher(nn.Module):
                  end_momentum: float = 1.0,
                  average_buffers: bool = False) -> None:
         super().__init__()
-        for key, value in (('base_momentum', base_momentum), ('end_momentum', end_momentum)):
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f'teacher.{key} must be in [0, 1], got {value!r}')
-        if isinstance(sources, str) or not sources:
-            raise ValueError(f'teacher.sources must be a non-empty list of attribute paths, '
-                             f'got {sources!r}')
+        self.base_momentum = check_number(base_momentum, 'model.teacher.base_momentum', 0, 1)
+        self.end_momentum = check_number(end_momentum, 'model.teacher.end_momentum', 0, 1)
+        if isinstance(sources, str) or not sources or \
+                not all(isinstance(path, str) for path in sources):
+            raise ValueError(f'model.teacher.sources: expected a non-empty list of attribute '
+                             f'paths, got {sources!r}')
         self.sources = tuple(sources)
-        self.base_momentum = base_momentum
-        self.end_momentum = end_momentum
-        self.average_buffers = average_buffers
+        self.average_buffers = check_bool(average_buffers, 'model.teacher.average_buffers')
         self.ema = nn.ModuleDict({
             self._key(path): copy.deepcopy(self._source(student, path))
             for path in self.sources

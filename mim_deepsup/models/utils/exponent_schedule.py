@@ -1,7 +1,7 @@
 """DDAE's schedule of the distance exponent g over depth and training progress."""
-import math
-
 from mmpretrain.registry import MODELS
+
+from ...validation import check_number
 
 
 @MODELS.register_module()
@@ -31,14 +31,12 @@ class DepthProgressExponent:
 
     def __init__(self, shallow: float = 1.0, deep: float = -1.0, start: float = 0.0,
                  end: float = 1.0) -> None:
-        for key, value in (('shallow', shallow), ('deep', deep), ('start', start),
-                           ('end', end)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f'{key}: expected a finite number, got {value!r}')
-        if not 0.0 <= start < end:
+        self.shallow = check_number(shallow, 'shallow')
+        self.deep = check_number(deep, 'deep')
+        self.start = check_number(start, 'start', minimum=0)
+        self.end = check_number(end, 'end')
+        if not self.start < self.end:
             raise ValueError(f'start, end: expected 0 <= start < end, got {start}, {end}')
-        self.shallow, self.deep = float(shallow), float(deep)
-        self.start, self.end = float(start), float(end)
 
     def __call__(self, depth: float, progress: float) -> float:
         ramp = min(1.0, max(0.0, (progress - self.start) / (self.end - self.start)))
