@@ -16,5 +16,8 @@ train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
 # frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
 # line each, not one warning per parameter
 optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')
+# mmpretrain sets True because the VQ-KD tokenizer's parameters require grad but get none;
+# ComposableBEiT freezes them, so DDP need not search the graph for unused ones every step
+find_unused_parameters = False
 # checkpoints written atomically, the outdated one deleted after the new one is whole
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

@@ -48,10 +48,19 @@ class ComposableBEiT(SupervisionsMixin, BEiT):
     def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
                  teacher: Optional[dict] = None, **kwargs) -> None:
         super().__init__(backbone=backbone, **kwargs)
+        if self.with_target_generator:
+            # the tokenizer gives codes under no_grad (its codebook follows its own
+            # all-reduced EMA): without requires_grad, DDP needs no find_unused_parameters
+            self.target_generator.requires_grad_(False)
         self._setup_supervisions(supervisions, teacher)
         if self.num_views > 1:
             raise ValueError('model.supervisions: ComposableBEiT encodes one view of each '
                              'image; a component reading several needs ComposableMAE')
+        grid = getattr(self.head, 'grid', None)
+        if grid is not None and grid != self.backbone.facts()['patch_grid']:
+            raise ValueError(f'model.head.grid: expected the backbone\'s patch grid '
+                             f'{self.backbone.facts()["patch_grid"]} (image size / patch '
+                             f'size), got {grid}')
 
     def component_defaults(self) -> Dict[str, object]:
         """The backbone's sizes and the codebook size ``num_embed`` of BEiT-v2's head."""

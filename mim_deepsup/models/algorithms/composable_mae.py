@@ -7,7 +7,8 @@ from mmpretrain.models import MAE
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..utils import MIMState, check_view_mask_ratio, disjoint_view_masks
+from ...validation import check_bool, check_number
+from ..utils import MIMState, check_view_mask_ratio, disjoint_view_masks, mask_noise
 from .supervisions_mixin import SupervisionsMixin
 
 
@@ -63,9 +64,16 @@ class ComposableMAE(SupervisionsMixin, MAE):
         self._head_cfg = copy.deepcopy(head)
         self._check_target_generator()
         self._setup_supervisions(supervisions, teacher)
-        self.batch_views = batch_views
+        self.batch_views = check_bool(batch_views, 'model.batch_views')
+        check_number(self.backbone.mask_ratio, 'model.backbone.mask_ratio', 0, 1,
+                     open_min=True, open_max=True)
         check_view_mask_ratio(self.backbone.mask_ratio, self.num_views,
                               key='model.backbone.mask_ratio')
+        grid = getattr(getattr(self.head, 'loss_module', None), 'grid', None)
+        if grid is not None and grid != self.backbone.facts()['patch_grid']:
+            raise ValueError(f'model.head.loss.grid: expected the backbone\'s patch grid '
+                             f'{self.backbone.facts()["patch_grid"]} (image size / patch '
+                             f'size), got {grid}')
         last = len(self.backbone.layers) - 1
         if self.needs_teacher and list(getattr(self.backbone, 'out_indices', [last])) != [last]:
             raise ValueError(f'model.backbone.out_indices must be [-1] when a component reads '
@@ -106,14 +114,14 @@ class ComposableMAE(SupervisionsMixin, MAE):
     def _student_pass(self, views: List[torch.Tensor]):
         """The student's masked pass over every view: ((latent, mask, ids_restore), taps),
         each (V * B, ...) view-major."""
-        if len(views) == 1:  # MAE's own random masking
-            return self.backbone.forward_taps(views[0], self.taps)
         batch, num_patches = len(views[0]), self.backbone.facts()['num_patches']
         num_visible = int(num_patches * (1 - self.backbone.mask_ratio))
-        noise = torch.rand(batch, num_patches, device=views[0].device)  # (B, N)
+        # MAE's draw for one process; under DDP each image's rows of the global draw
+        noise = mask_noise(batch, num_patches, views[0].device)  # (B, N)
         ids_restore = disjoint_view_masks(noise, len(views), num_visible)  # (V * B, N)
-        if self.batch_views:
-            return self.backbone.forward_taps(torch.cat(views), self.taps,
+        if len(views) == 1 or self.batch_views:
+            batched = views[0] if len(views) == 1 else torch.cat(views)  # (V * B, 3, H, W)
+            return self.backbone.forward_taps(batched, self.taps,
                                               ids_restore=ids_restore, num_visible=num_visible)
         passes = [self.backbone.forward_taps(view, self.taps, ids_restore=ids,
                                              num_visible=num_visible)

@@ -1,0 +1,156 @@
+"""Distributed training: 2 processes (gloo, tools/dist_train.sh) equal 1 process of the same
+global batch; the EMA teacher is identical on every rank; LUT's BatchNorm is global."""
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from conftest import ROOT, tiny_runner_cfg
+from dist_probe import all_reduce_bn_worker
+from mmengine.runner import Runner
+
+from mim_deepsup.models.utils import mask_noise
+
+TESTS = osp.dirname(osp.abspath(__file__))
+METHODS = {
+    'mae': ('mae', 'mae_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim': ('deepmim', 'deepmim_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae': ('ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py'),
+    'lut': ('lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py'),
+}
+
+
+def test_mask_noise_gives_each_rank_its_images_rows_of_the_one_process_draw(monkeypatch):
+    import mim_deepsup.models.utils.view_masking as view_masking
+    torch.manual_seed(3)
+    single = mask_noise(6, 10, torch.device('cpu'))  # (6, 10): 1 process, batch 6
+    parts = []
+    for rank in range(2):  # 2 processes, batch 3 each, the same seed on both
+        monkeypatch.setattr(view_masking, 'get_dist_info', lambda rank=rank: (rank, 2))
+        torch.manual_seed(3)
+        parts.append(mask_noise(3, 10, torch.device('cpu')))
+    # mmengine's samplers deal the global batch out round-robin: rank r has rows r, r + 2..
+    assert torch.equal(parts[0], single[0::2]) and torch.equal(parts[1], single[1::2])
+
+
+def test_all_reduce_batch_norm_is_batch_norm_of_the_whole_batch(tmp_path):
+    torch.manual_seed(0)
+    x = (torch.randn(12, 5) * 3 + 1).requires_grad_()
+    upstream = torch.randn(12, 5)
+    bn = torch.nn.BatchNorm1d(5)
+    with torch.no_grad():
+        bn.weight.copy_(torch.linspace(0.5, 2, 5))
+        bn.bias.copy_(torch.linspace(-1, 1, 5))
+    y = bn(x)
+    (y * upstream).sum().backward()
+
+    mp.spawn(all_reduce_bn_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f'bn{r}.pth') for r in range(2)]
+    for r, out in enumerate(ranks):
+        torch.testing.assert_close(out['y'], y.detach()[r::2])
+        # each process's share of d(sum of all processes' losses)/dx
+        torch.testing.assert_close(out['grad'], x.grad[r::2])
+        torch.testing.assert_close(out['running_mean'], bn.running_mean)
+        torch.testing.assert_close(out['running_var'], bn.running_var)
+    # DDP averages parameter gradients: the sum of the shares is the whole batch's
+    torch.testing.assert_close(ranks[0]['weight_grad'] + ranks[1]['weight_grad'],
+                               bn.weight.grad)
+
+
+def fixed_pipeline(cfg, num_views: int):
+    """The data without random augmentation (a plain 32 px resize per view): mmengine draws
+    augmentations per process, so only masks and the step itself are compared."""
+    resize = dict(type='Resize', scale=(32, 32), backend='pillow', interpolation='bicubic')
+    views = ([dict(type='MultiView', num_views=[1] * num_views,
+                   transforms=[[resize]] * num_views)] if num_views > 1 else [resize])
+    cfg.train_dataloader.dataset.pipeline = [
+        dict(type='RobustLoadImageFromFile'), *views, dict(type='PackInputs')]
+
+
+def run_two_processes(cfg_path, work_dir, batch_size=8):
+    """tools/dist_train.sh CONFIG 2 on a free port, tests/ importable (RecordRankHook)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port),
+               PYTHONPATH=os.pathsep.join([TESTS, os.environ.get('PYTHONPATH', '')]))
+    run = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), cfg_path, '2', '--work-dir',
+         str(work_dir), '--cfg-options', f'train_dataloader.batch_size={batch_size}'],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+@pytest.mark.parametrize('method', list(METHODS))
+def test_two_processes_equal_one_process_of_the_same_global_batch(method, demo_data, tmp_path):
+    """2 epochs x 2 iterations of the global batch 16: 1 process x 16 vs 2 processes x 8
+    (gloo, tools/dist_train.sh). Same seed on both ranks (mmpretrain's default
+    diff_rank_seed=True is for real runs: masks then differ per rank by design)."""
+    cfg = tiny_runner_cfg(demo_data, tmp_path / 'one', config=osp.join(ROOT, 'configs',
+                                                                       *METHODS[method]))
+    fixed_pipeline(cfg, 2 if method == 'lut' else 1)
+    cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True, seed=0)
+    cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
+    cfg.custom_hooks = [*cfg.custom_hooks, dict(type='RecordRankHook')]
+    cfg.default_hooks.checkpoint = None
+    # SGD, not the config's AdamW, for the weight comparison: Adam divides each gradient
+    # entry by its own size, so an entry whose true gradient is 0 (attention's key bias, to
+    # which softmax is invariant) takes +-lr steps whose sign is float noise
+    cfg.optim_wrapper.optimizer = dict(type='SGD', lr=0.5, momentum=0.9, weight_decay=0.05)
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+
+    Runner.from_cfg(cfg).train()  # 1 process, batch 16
+    one = torch.load(tmp_path / 'one' / 'rank0.pth')
+
+    run_two_processes(cfg_path, tmp_path / 'two')
+    two = [torch.load(tmp_path / 'two' / f'rank{r}.pth') for r in range(2)]
+    assert [t['world_size'] for t in two] == [2, 2]
+
+    # the losses: the mean of the ranks' losses is the 1-process loss of every term
+    assert len(one['losses']) == len(two[0]['losses']) == 4
+    for step, ref in enumerate(one['losses']):
+        for key in ref:
+            if key.startswith('loss'):
+                mean = (two[0]['losses'][step][key] + two[1]['losses'][step][key]) / 2
+                assert mean == pytest.approx(ref[key], rel=1e-5, abs=1e-7), (step, key)
+    # every rank holds the same model, EMA teacher and (LUT) BatchNorm statistics, bit for bit
+    for key, value in two[0]['state'].items():
+        assert torch.equal(value, two[1]['state'][key]), key
+    # and it is the 1-process model
+    assert one['state'].keys() == two[0]['state'].keys()
+    for key, value in one['state'].items():
+        torch.testing.assert_close(two[0]['state'][key], value, rtol=1e-4, atol=1e-6,
+                                   msg=lambda m, key=key: f'{key}: {m}')
+    if method in ('ddae', 'lut'):
+        assert any(k.startswith('teacher.') for k in one['state'])
+
+
+@pytest.mark.parametrize('config', [
+    ('beitv2', 'beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
+    ('ddae', 'ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
+], ids=lambda c: c[1].split('_vit')[0])
+def test_beitv2_runs_distributed_without_searching_for_unused_parameters(config, demo_data,
+                                                                          tmp_path):
+    """mmpretrain's BEiT-v2 config needs find_unused_parameters=True (its tokenizer's
+    parameters get no gradient); ours freezes the tokenizer and runs without. Every rank
+    ends with the same model and teacher. (BEiT's masks come from the data pipeline, drawn
+    per process, so there is no 1-process equality to check here.)"""
+    cfg = tiny_runner_cfg(demo_data, tmp_path, config=osp.join(ROOT, 'configs', *config))
+    assert cfg.find_unused_parameters is False
+    # a codebook drawn from the seed, not k-means on each process's first batch
+    cfg.model.target_generator.quantize_kmeans_init = False
+    cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
+    cfg.custom_hooks = [*cfg.custom_hooks, dict(type='RecordRankHook')]
+    cfg.default_hooks.checkpoint = None
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    run_two_processes(cfg_path, tmp_path / 'two')
+    two = [torch.load(tmp_path / 'two' / f'rank{r}.pth') for r in range(2)]
+    assert len(two[0]['losses']) == 4
+    for key, value in two[0]['state'].items():
+        assert torch.equal(value, two[1]['state'][key]), key
