@@ -2,7 +2,10 @@
 import os
 import os.path as osp
 import tempfile
-from typing import BinaryIO, Callable
+from pathlib import Path
+from typing import BinaryIO, Callable, Union
+
+from mmengine.fileio import LocalBackend, register_backend
 
 
 def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
@@ -23,3 +26,17 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+@register_backend('local_atomic')
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend whose ``put``/``put_text`` go through
+    :func:`atomic_write`: an interrupted write leaves the old file (or none), never part of
+    the new one. Select it with ``backend_args=dict(backend='local_atomic')``;
+    :class:`~mim_deepsup.engine.AtomicCheckpointHook` does for local checkpoint folders."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        atomic_write(str(filepath), lambda f: f.write(obj))
+
+    def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
+        self.put(obj.encode(encoding), filepath)

@@ -9,6 +9,7 @@ POINT is where the kill lands:
     before-delete      after last_checkpoint, before the outdated checkpoint is deleted
 Used by tests/test_faults.py; the process never returns normally from the 2nd save.
 """
+import io
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ sys.path.insert(0, ROOT)
 
 from mmengine.fileio import LocalBackend  # noqa: E402
 
+from mim_deepsup import fileio  # noqa: E402
 from mim_deepsup.engine.hooks import atomic_checkpoint_hook as hook_module  # noqa: E402
 
 
@@ -28,24 +30,38 @@ def die():
 def on_second(counter, predicate):
     """A function that counts calls matching ``predicate`` and is true on the 2nd."""
     def second(*args):
-        if predicate(*args):
-            counter.append(args)
-        return len(counter) == 2 and predicate(*args)
+        if not predicate(*args):
+            return False
+        counter.append(args)
+        return len(counter) == 2
     return second
 
 
 def main():
     point, argv = sys.argv[1], sys.argv[2:]
     if point == 'checkpoint-write':
-        put, second = LocalBackend.put, on_second([], lambda obj, path: str(path).endswith('.pth'))
+        is_checkpoint = on_second([], lambda path: str(path).endswith('.pth'))
+        put, write = LocalBackend.put, fileio.atomic_write
 
-        def half_put(self, obj, filepath):
-            if second(obj, filepath):
+        def half_put(self, obj, filepath):  # mmengine's CheckpointHook writes in place
+            if is_checkpoint(filepath):
                 with open(filepath, 'wb') as f:
                     f.write(obj[:len(obj) // 2])
                 die()
             return put(self, obj, filepath)
-        LocalBackend.put = half_put
+
+        def half_write(path, writer):  # AtomicCheckpointHook's backend: a temporary file
+            if not is_checkpoint(path):
+                return write(path, writer)
+
+            def half(f):
+                buffer = io.BytesIO()
+                writer(buffer)
+                f.write(buffer.getvalue()[:len(buffer.getvalue()) // 2])
+                f.flush()
+                die()
+            return write(path, half)
+        LocalBackend.put, fileio.atomic_write = half_put, half_write
     elif point in ('before-record', 'record-write'):
         write, second = hook_module.atomic_write, on_second([], lambda path, _: True)
 

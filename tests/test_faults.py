@@ -4,6 +4,7 @@ The killed runs are real processes of tools/train.py (tests/kill_during_save.py 
 at one point of the 2nd save); the resumed runs go through the same tool in this process.
 """
 import glob
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -119,6 +120,35 @@ def test_resume_auto_skips_a_truncated_newest_checkpoint(demo_data, tmp_path):
     assert last_complete_checkpoint(str(tmp_path)) == osp.join(tmp_path, 'epoch_1.pth')
     (tmp_path / 'epoch_1.pth').write_bytes(b'')
     assert last_complete_checkpoint(str(tmp_path)) is None
+    # a whole file that weights-only loading refuses is not silently passed over
+    # e.g. a Runner checkpoint of a config without WeightsOnlyCheckpointHook
+    from mmengine.logging import HistoryBuffer
+    torch.save({'meta': {}, 'state_dict': {}, 'message_hub': HistoryBuffer()},
+               tmp_path / 'iter_9.pth')
+    with pytest.raises(ValueError, match=r'iter_9\.pth is a complete file that weights-only'):
+        last_complete_checkpoint(str(tmp_path))
+    # what mmengine's lookup returns as it is: a remote path, a DeepSpeed folder
+    for named in ('s3://bucket/run/epoch_3.pth', str(tmp_path / 'ds')):
+        (tmp_path / 'ds').mkdir(exist_ok=True)
+        (tmp_path / 'last_checkpoint').write_text(named)
+        assert last_complete_checkpoint(str(tmp_path)) == named
+
+
+def test_iteration_checkpoints_in_a_subfolder_of_another_out_dir(demo_data,
+                                                                             tmp_path):
+    """Iteration checkpoints, in a subfolder of another out_dir: written through the atomic
+    backend, max_keep_ckpts holds, and --resume auto finds them."""
+    cfg_path = fault_cfg(demo_data, tmp_path, max_epochs=2)
+    out_dir = tmp_path / 'elsewhere'
+    train_tool(cfg_path, tmp_path, '--cfg-options', 'train_cfg.max_epochs=2',
+               'default_hooks.checkpoint.by_epoch=False', 'default_hooks.checkpoint.interval=1',
+               f'default_hooks.checkpoint.out_dir={out_dir}',
+               'default_hooks.checkpoint.filename_tmpl=ckpts/iter_{}.pth',
+               'default_hooks.checkpoint.max_keep_ckpts=2')
+    folder = out_dir / osp.basename(tmp_path) / 'ckpts'
+    assert sorted(os.listdir(folder)) == ['iter_3.pth', 'iter_4.pth']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(folder / 'iter_4.pth')
+    assert last_complete_checkpoint(str(tmp_path)) == str(folder / 'iter_4.pth')
 
 
 @pytest.mark.parametrize('method', list(TINY))
