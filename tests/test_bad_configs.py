@@ -103,10 +103,17 @@ ROWS = [
     row('ComposableMAE supervision named loss', MAE, 'model.supervisions.my_loss',
         dict(type='DeepSupervision'), ValueError,
         r'^model\.supervisions\.my_loss: a component name may not contain "loss"'),
+    row('ComposableMAE head of unknown type', MAE, 'model.head.type', 'MAEPretrainHeed',
+        KeyError, r'model\.head: MAEPretrainHeed is not in the .*registry'),
+    row('ComposableMAE head loss of unknown type', DDAE, 'model.head.loss.type',
+        'DistanceWeightedPixelLos', KeyError,
+        r'model\.head\.loss: DistanceWeightedPixelLos is not in the .*registry'),
     # EMATeacher (model.teacher), built by the algorithm
     row('EMATeacher not a dict', LUT, 'model.teacher', 'EMATeacher', TypeError,
         r"^model\.teacher: expected a dict such as dict\(type='EMATeacher', \.\.\.\), "
         r"got 'EMATeacher'"),
+    row('EMATeacher type misspelt', LUT, 'model.teacher.type', 'EMATeachr', KeyError,
+        r'model\.teacher: EMATeachr is not in the .*registry'),
     row('EMATeacher base_momentum a string', LUT, 'model.teacher.base_momentum', '0.99',
         TypeError, r"^model\.teacher\.base_momentum: expected a number in \[0, 1\], "
                    r"got '0\.99'"),
@@ -130,12 +137,24 @@ ROWS = [
         'model.supervisions.bc.projector', 3, TypeError,
         r"^model\.supervisions\.bc: projector: expected a dict of NonLinearNeck arguments or "
         r"'identity', got 3"),
+    row('BroaderContextSupervision projector hid_channels a string', LUT,
+        'model.supervisions.bc.projector.hid_channels', 'x', TypeError,
+        r"^model\.supervisions\.bc: projector\.hid_channels: expected an int >= 1, got 'x'"),
+    row('BroaderContextSupervision predictor out_channels zero', LUT,
+        'model.supervisions.bc.predictor.out_channels', 0, ValueError,
+        r'^model\.supervisions\.bc: predictor\.out_channels: expected an int >= 1, got 0'),
+    row('BroaderContextSupervision projector num_layers a float', LUT,
+        'model.supervisions.bc.projector.num_layers', 2.0, TypeError,
+        r'^model\.supervisions\.bc: projector\.num_layers: expected an int >= 1, got 2\.0'),
     # DeepSupervision (DeepMIM on MAE)
     row('DeepSupervision tap beyond the encoder', DEEPMIM, 'model.supervisions.deepmim.taps',
         [3, 6], ValueError,
         r'^model\.supervisions\.deepmim: taps: block 6 is out of range; expected blocks 1\.\.5'),
     row('DeepSupervision taps an int', DEEPMIM, 'model.supervisions.deepmim.taps', 4,
         TypeError, r'^model\.supervisions\.deepmim: taps: expected a list of blocks .*got 4'),
+    row('DeepSupervision tap not an int', DEEPMIM, 'model.supervisions.deepmim.taps',
+        [2.5, 4], TypeError,
+        r'^model\.supervisions\.deepmim: taps\[0\]: expected an int, got 2\.5'),
     row('DeepSupervision weight negative', DEEPMIM, 'model.supervisions.deepmim.weights',
         [1.0, -1.0, 1.0], ValueError,
         r'^model\.supervisions\.deepmim: weights\[1\]: expected a number >= 0, got -1\.0'),
@@ -203,6 +222,9 @@ ROWS = [
     # DeepDynamicSupervision (DDAE on MAE)
     row('DeepDynamicSupervision tap beyond the encoder', DDAE, 'model.supervisions.ddae.taps',
         [2, 6], ValueError, r'^model\.supervisions\.ddae: taps: block 6 is out of range'),
+    row('DeepDynamicSupervision tap not an int', DDAE, 'model.supervisions.ddae.taps',
+        [2, 4.0], TypeError,
+        r'^model\.supervisions\.ddae: taps\[1\]: expected an int, got 4\.0'),
     row('DeepDynamicSupervision weight negative', DDAE, 'model.supervisions.ddae.weights',
         [1.0, -0.5], ValueError,
         r'^model\.supervisions\.ddae: weights\[1\]: expected a number >= 0, got -0\.5'),
@@ -230,37 +252,50 @@ ROWS = [
         dict(schedule=dict(type='DepthProgressExponent', shallow=1e5)), ValueError,
         r'^model\.supervisions\.ddae: loss \(tap 2\): DistanceWeightedFeatureLoss\.schedule: '
         r'the schedule gives g'),
-    # DistanceWeightedPixelLoss (DDAE's final-decoder loss, model.head.loss)
+    # DistanceWeightedPixelLoss (DDAE's final-decoder loss, model.head.loss): built by the
+    # head, which ComposableMAE builds, putting the key before the loss's own message
     row('DistanceWeightedPixelLoss depth zero', DDAE, 'model.head.loss.depth', 0, ValueError,
-        r'^DistanceWeightedPixelLoss\.depth: expected a .*in \(0, 1\], got 0'),
+        r'^model\.head\.loss: DistanceWeightedPixelLoss\.depth: expected a .*in \(0, 1\], '
+        r'got 0'),
     row('DistanceWeightedPixelLoss depth a string', DDAE, 'model.head.loss.depth', '1',
-        TypeError, r"^DistanceWeightedPixelLoss\.depth: expected a number in \(0, 1\], "
-                   r"got '1'"),
+        TypeError, r"^model\.head\.loss: DistanceWeightedPixelLoss\.depth: expected a number "
+                   r"in \(0, 1\], got '1'"),
     row('DistanceWeightedPixelLoss criterion unknown', DDAE, 'model.head.loss.criterion',
         'L3', ValueError,
-        r"^DistanceWeightedPixelLoss\.criterion: expected one of 'L1', 'L2', got 'L3'"),
+        r"^model\.head\.loss: DistanceWeightedPixelLoss\.criterion: expected one of 'L1', "
+        r"'L2', got 'L3'"),
     row('DistanceWeightedPixelLoss grid an int', DDAE, 'model.head.loss.grid', 8, TypeError,
-        r'^DistanceWeightedPixelLoss\.grid: expected the patch grid \(height, width\), got 8'),
+        r'^model\.head\.loss: DistanceWeightedPixelLoss\.grid: expected the patch grid '
+        r'\(height, width\), got 8'),
     row('DistanceWeightedPixelLoss unknown metric', DDAE, 'model.head.loss.metric', 'hamming',
-        ValueError, r"^DistanceWeightedPixelLoss\.metric: unknown distance metric 'hamming'"),
+        ValueError, r"^model\.head\.loss: DistanceWeightedPixelLoss\.metric: unknown distance "
+                    r"metric 'hamming'"),
     row('DistanceWeightedPixelLoss schedule a string', DDAE, 'model.head.loss.schedule',
         'DepthProgressExponent', TypeError,
-        r"^DistanceWeightedPixelLoss\.schedule: expected a dict such as "
+        r"^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: expected a dict such as "
         r"dict\(type='DepthProgressExponent'.*got 'DepthProgressExponent'"),
+    row('DistanceWeightedPixelLoss unknown argument', DDAE, 'model.head.loss.depht', 1,
+        TypeError, r"^model\.head\.loss: DistanceWeightedPixelLoss\.__init__\(\) got an "
+                   r"unexpected keyword argument 'depht'"),
     # DepthProgressExponent (the schedule of a DDAE loss)
     row('DepthProgressExponent deep a string', DDAE, 'model.head.loss.schedule',
         dict(type='DepthProgressExponent', deep='-1'), TypeError,
-        r"^DistanceWeightedPixelLoss\.schedule: deep: expected a finite number, got '-1'"),
+        r"^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: deep: expected a finite "
+        r"number, got '-1'"),
     row('DepthProgressExponent start negative', DDAE, 'model.head.loss.schedule',
         dict(type='DepthProgressExponent', start=-0.1), ValueError,
-        r'^DistanceWeightedPixelLoss\.schedule: start: expected a number >= 0, got -0\.1'),
+        r'^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: start: expected a number '
+        r'>= 0, got -0\.1'),
     row('DepthProgressExponent end not after start', DDAE, 'model.head.loss.schedule',
         dict(type='DepthProgressExponent', start=0.5, end=0.5), ValueError,
-        r'^DistanceWeightedPixelLoss\.schedule: start, end: expected 0 <= start < end, '
-        r'got 0\.5, 0\.5'),
+        r'^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: start, end: expected '
+        r'0 <= start < end, got 0\.5, 0\.5'),
     # DeepTokenSupervision (DeepMIM on BEiT-v2)
     row('DeepTokenSupervision tap zero', DEEPMIM_BEIT, 'model.supervisions.deepmim.taps',
         [0, 3], ValueError, r'^model\.supervisions\.deepmim: taps: block 0 is out of range'),
+    row('DeepTokenSupervision tap not an int', DEEPMIM_BEIT,
+        'model.supervisions.deepmim.taps', [2.5, 4], TypeError,
+        r'^model\.supervisions\.deepmim: taps\[0\]: expected an int, got 2\.5'),
     row('DeepTokenSupervision weight negative', DEEPMIM_BEIT,
         'model.supervisions.deepmim.weights', [1, 1, -1], ValueError,
         r'^model\.supervisions\.deepmim: weights\[2\]: expected a number >= 0, got -1'),

@@ -60,8 +60,26 @@ class ComposableMAE(SupervisionsMixin, MAE):
                  teacher: Optional[dict] = None,
                  batch_views: bool = True,
                  **kwargs) -> None:
+        head_cfg = copy.deepcopy(head)
+        if isinstance(head, dict):
+            # built here, not by MAE.__init__, so that its errors (and its loss's, such as
+            # 'DistanceWeightedPixelLoss.depth: ...') name the key; MAE takes the module.
+            # MAE's heads (a loss, no parameters) draw no random numbers ahead of the
+            # backbone's when built first, and MAE still registers the modules in order.
+            try:
+                head = MODELS.build(head)
+            except (ValueError, TypeError, FileNotFoundError, KeyError) as e:
+                if type(e) not in (ValueError, TypeError, FileNotFoundError, KeyError):
+                    raise  # a subclass that may take other arguments: as it is
+                message = str(e.args[0]) if len(e.args) == 1 else str(e)
+                loss = head.get('loss')
+                loss_type = loss.get('type') if isinstance(loss, dict) else None
+                loss_type = getattr(loss_type, '__name__', loss_type)
+                key = ('model.head.loss' if isinstance(loss_type, str)
+                       and message.startswith(loss_type) else 'model.head')
+                raise type(e)(f'{key}: {message}') from e
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
-        self._head_cfg = copy.deepcopy(head)
+        self._head_cfg = head_cfg
         self._check_target_generator()
         self._setup_supervisions(supervisions, teacher)
         self.batch_views = check_bool(batch_views, 'model.batch_views')

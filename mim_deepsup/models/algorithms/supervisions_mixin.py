@@ -74,7 +74,10 @@ class SupervisionsMixin:
         sources = list(sources)
         teacher['sources'] = sources + [p for paths in own.values() for p in paths.values()
                                         if p not in sources]
-        self.teacher = MODELS.build(teacher, default_args=dict(student=self))
+        try:
+            self.teacher = MODELS.build(teacher, default_args=dict(student=self))
+        except KeyError as e:  # e.g. an unknown type: the registry's message, our key
+            raise KeyError(f'model.teacher: {e.args[0] if e.args else e}') from e
         if self.needs_teacher and 'backbone' not in self.teacher.sources:
             raise ValueError(f'model.teacher.sources must include "backbone" (a component '
                              f'reads the teacher\'s tokens), got {self.teacher.sources}')

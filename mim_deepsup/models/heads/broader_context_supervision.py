@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from ...validation import check_number
+from ...validation import check_int, check_number
 from ..utils import BaseSupervision, MIMState
 
 
@@ -25,7 +25,10 @@ def mlp_head(cfg: Union[dict, str, None], embed_dims: int, key: str) -> nn.Modul
         out_channels=embed_dims, num_layers=2, with_bias=False, with_last_bn=False,
         with_avg_pool=False, norm_cfg=dict(type='SyncBN'),
         init_cfg=dict(type='Xavier', layer='Linear', distribution='uniform'))
-    return MODELS.build(dict(default, **(cfg or {})))
+    cfg = dict(default, **(cfg or {}))
+    for name in ('hid_channels', 'out_channels', 'num_layers'):
+        cfg[name] = check_int(cfg[name], f'{key}.{name}', minimum=1)
+    return MODELS.build(cfg)
 
 
 def cross_view_cosine_loss(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from mmpretrain.registry import MODELS
 
-from ...validation import check_dict, check_numbers
+from ...validation import check_dict, check_int, check_numbers
 from ..utils import BaseSupervision, MIMState
 
 # the fractions of depth the released code taps on ViT-B (blocks 6, 8, 10 of 12)
@@ -28,9 +28,9 @@ def check_taps(taps: Sequence[int], num_layers: int) -> Tuple[int, ...]:
     taps = tuple(taps)
     if not taps:
         raise ValueError('taps: expected at least one intermediate block')
+    taps = tuple(check_int(block, f'taps[{i}]') for i, block in enumerate(taps))
     for block in taps:
-        if isinstance(block, bool) or not isinstance(block, int) or \
-                not 1 <= block < num_layers:
+        if not 1 <= block < num_layers:
             raise ValueError(f'taps: block {block!r} is out of range; expected blocks '
                              f'1..{num_layers - 1} of this {num_layers}-block encoder '
                              f'(counted from 1; the last is the final decoder\'s)')
