@@ -147,10 +147,10 @@ def test_demo_data_rejects_bad_arguments(tmp_path):
 
 def test_train_tool_folds_switches_into_the_config(tmp_path):
     from tools.train import apply_args, parse_args
-    args = parse_args([TINY_MAE, '--resume', '--amp', '--no-persistent-workers',
+    args = parse_args([TINY_MAE, '--amp', '--no-persistent-workers',
                        '--cfg-options', 'train_cfg.max_epochs=3'])
     cfg = apply_args(Config.fromfile(TINY_MAE), args)
-    assert cfg.resume is True and cfg.load_from is None
+    assert cfg.resume is False and cfg.load_from is None
     if torch.cuda.is_available():  # --amp: mmengine's fp16 path on CUDA, bf16 elsewhere
         assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
         assert cfg.optim_wrapper.loss_scale == 'dynamic'
@@ -162,7 +162,12 @@ def test_train_tool_folds_switches_into_the_config(tmp_path):
     assert cfg.work_dir == osp.join('work_dirs', 'mae_vit-tiny-p4_1xb32-20e_demo')
     args = parse_args([TINY_MAE, '--resume', 'x.pth', '--work-dir', str(tmp_path)])
     cfg = apply_args(Config.fromfile(TINY_MAE), args)
-    assert cfg.load_from == 'x.pth' and cfg.work_dir == str(tmp_path)
+    assert cfg.resume is True and cfg.load_from == 'x.pth' and cfg.work_dir == str(tmp_path)
+    # --resume alone: the newest complete checkpoint of the work dir (the one --cfg-options
+    # sets, if it does), or a fresh start when there is none
+    args = parse_args([TINY_MAE, '--resume', '--cfg-options', f'work_dir={tmp_path}'])
+    cfg = apply_args(Config.fromfile(TINY_MAE), args)
+    assert cfg.resume is False and cfg.load_from is None
 
 
 def test_benchmark_tool_times_two_configs(capsys):

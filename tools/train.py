@@ -11,7 +11,7 @@ import sys
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
+from mmengine.runner import FlexibleRunner, Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mim_deepsup  # noqa: E402,F401  (registers components)
@@ -69,12 +69,6 @@ def apply_args(cfg: Config, args) -> Config:
         else:  # AmpOptimWrapper refuses a machine without an accelerator: bf16 autocast
             cfg.optim_wrapper.type = 'BF16OptimWrapper'
             cfg.optim_wrapper.pop('loss_scale', None)
-    if args.resume == 'auto':  # the newest complete checkpoint, or a fresh start
-        cfg.load_from = last_complete_checkpoint(cfg.work_dir)
-        cfg.resume = cfg.load_from is not None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -89,6 +83,12 @@ def apply_args(cfg: Config, args) -> Config:
             loader.persistent_workers = False
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if args.resume == 'auto':  # the newest complete checkpoint, or a fresh start
+        cfg.load_from = last_complete_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(name)
         if loader is not None and loader.get('num_workers', 0) == 0:
@@ -116,7 +116,9 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = apply_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    # a `strategy` (FSDP, DeepSpeed: docs/distributed.md) is run by mmengine's FlexibleRunner
+    runner_cls = FlexibleRunner if cfg.get('strategy') is not None else Runner
+    runner = runner_cls.from_cfg(cfg)
     runner.train()
     ckpt = osp.join(runner.work_dir, 'last_checkpoint')
     if runner.rank == 0 and osp.isfile(ckpt):

@@ -1,6 +1,9 @@
 """Update the model's EMA teacher after each optimizer step."""
+from contextlib import nullcontext
+
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
 from .progress_hook import unwrap_model
 
@@ -12,7 +15,9 @@ class EMATeacherHook(Hook):
 
     It runs before :class:`CheckpointHook` (priority ``ABOVE_NORMAL`` vs ``VERY_LOW``), so a
     checkpoint taken at iteration i holds the teacher after its i-th update and resuming
-    from it continues exactly. A model without a teacher is left alone.
+    from it continues exactly. A model without a teacher is left alone. Under FSDP the
+    student's parameters are shards between steps: the update runs on the gathered ones
+    (``summon_full_params``; writeback keeps a sharded teacher's new values).
     """
 
     priority = 'ABOVE_NORMAL'
@@ -22,5 +27,9 @@ class EMATeacherHook(Hook):
         optim_wrapper = runner.optim_wrapper
         if hasattr(optim_wrapper, 'should_update') and not optim_wrapper.should_update():
             return  # gradient accumulation: the optimizer did not step in this iteration
-        if getattr(model, 'teacher', None) is not None:
+        if getattr(model, 'teacher', None) is None:
+            return
+        gathered = (FSDP.summon_full_params(runner.model, writeback=True)
+                    if isinstance(runner.model, FSDP) else nullcontext())
+        with gathered:
             model.update_teacher(runner.iter / runner.max_iters)
