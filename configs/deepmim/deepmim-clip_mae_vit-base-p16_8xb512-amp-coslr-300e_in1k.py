@@ -8,9 +8,10 @@ _base_ = './deepmim_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 clip_dim = 512
 model = dict(
     neck=dict(decoder_depth=4, predict_feature_dim=clip_dim),
-    # the auxiliary decoders take the same head (2 - 2 cos over masked patches)
+    # the auxiliary decoders take the same head (2 - 2 cos over masked patches; in fp32
+    # under mixed precision, where bf16 would lose 1 - cos near 0)
     head=dict(_delete_=True, type='MIMHead',
-              loss=dict(type='CosineSimilarityLoss', shift_factor=2.0, scale_factor=2.0)),
+              loss=dict(type='FP32CosineSimilarityLoss', shift_factor=2.0, scale_factor=2.0)),
     target_generator=dict(
         type='FrozenFeatureTarget',
         backbone=dict(
