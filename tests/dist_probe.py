@@ -30,25 +30,39 @@ class RecordRankHook(Hook):
                    osp.join(runner.work_dir, f'rank{runner.rank}.pth'))
 
 
-def all_reduce_bn_worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
-    """Process ``rank`` of ``world_size``: AllReduceBatchNorm on its share of a fixed
-    batch (rows rank, rank + W, ...), writing output, input grad, weight grad and running
-    statistics to ``<out_dir>/bn<rank>.pth``."""
+def bn_batches(case: dict):
+    """The fixed batches (each (B, C) or (B, C, L)) and output gradients of a BatchNorm
+    test case: ``steps`` draws around ``mean`` with spread 3."""
+    g = torch.Generator().manual_seed(0)
+    shape = case['shape']
+    return [(torch.randn(*shape, generator=g) * 3 + case['mean'],
+             torch.randn(*shape, generator=g)) for _ in range(case['steps'])]
+
+
+def make_bn(case: dict, cls):
+    bn = cls(case['shape'][1], momentum=case['momentum'])
+    with torch.no_grad():
+        bn.weight.copy_(torch.linspace(0.5, 2, case['shape'][1]))
+        bn.bias.copy_(torch.linspace(-1, 1, case['shape'][1]))
+    return bn
+
+
+def all_reduce_bn_worker(rank: int, world_size: int, init_file: str, out_dir: str,
+                         case: dict) -> None:
+    """Process ``rank`` of ``world_size``: AllReduceBatchNorm on its share (rows rank,
+    rank + W, ...) of each batch of ``case``, writing the last step's output, input grad
+    and weight grad and the running statistics to ``<out_dir>/bn<rank>.pth``."""
     from mim_deepsup.models.utils import AllReduceBatchNorm
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world_size)
     try:
-        torch.manual_seed(0)
-        x = torch.randn(12, 5) * 3 + 1  # (B, C), the same on every process
-        upstream = torch.randn(12, 5)  # a fixed gradient from "the loss"
-        bn = AllReduceBatchNorm(5)
-        with torch.no_grad():
-            bn.weight.copy_(torch.linspace(0.5, 2, 5))
-            bn.bias.copy_(torch.linspace(-1, 1, 5))
-        part = x[rank::world_size].clone().requires_grad_()
-        y = bn(part)
-        # the loss of the whole batch is the mean over processes of each one's share
-        (y * upstream[rank::world_size]).sum().backward()
+        bn = make_bn(case, AllReduceBatchNorm)
+        for x, upstream in bn_batches(case):
+            bn.zero_grad()
+            part = x[rank::world_size].clone().requires_grad_()
+            y = bn(part)
+            # the loss of the whole batch is the sum over processes of each one's share
+            (y * upstream[rank::world_size]).sum().backward()
         torch.save(dict(y=y.detach(), grad=part.grad, weight_grad=bn.weight.grad,
                         running_mean=bn.running_mean, running_var=bn.running_var),
                    os.path.join(out_dir, f'bn{rank}.pth'))

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from conftest import ROOT, tiny_runner_cfg
-from dist_probe import all_reduce_bn_worker
+from dist_probe import all_reduce_bn_worker, bn_batches, make_bn
 from mmengine.runner import Runner
 
 from mim_deepsup.models.utils import mask_noise
@@ -37,28 +37,35 @@ def test_mask_noise_gives_each_rank_its_images_rows_of_the_one_process_draw(monk
     assert torch.equal(parts[0], single[0::2]) and torch.equal(parts[1], single[1::2])
 
 
-def test_all_reduce_batch_norm_is_batch_norm_of_the_whole_batch(tmp_path):
-    torch.manual_seed(0)
-    x = (torch.randn(12, 5) * 3 + 1).requires_grad_()
-    upstream = torch.randn(12, 5)
-    bn = torch.nn.BatchNorm1d(5)
-    with torch.no_grad():
-        bn.weight.copy_(torch.linspace(0.5, 2, 5))
-        bn.bias.copy_(torch.linspace(-1, 1, 5))
-    y = bn(x)
-    (y * upstream).sum().backward()
+@pytest.mark.parametrize('case', [
+    dict(shape=(12, 5), mean=1.0, momentum=0.1, steps=1, atol=1e-5),
+    dict(shape=(12, 5, 3), mean=1.0, momentum=None, steps=3, atol=1e-5),  # (B, C, L)
+    # |mean| >> std: x itself is fp32-rounded by 6e-5, the one-pass E[x^2] - E[x]^2 was off
+    # by 9e-2; float64 BatchNorm is the reference
+    dict(shape=(12, 5), mean=1e3, momentum=0.1, steps=2, atol=1e-3),
+], ids=['2d', '3d-cumulative', 'large-mean'])
+def test_all_reduce_batch_norm_is_batch_norm_of_the_whole_batch(case, tmp_path):
+    bn = make_bn(case, torch.nn.BatchNorm1d).double()
+    for x, upstream in bn_batches(case):
+        bn.zero_grad()
+        x = x.double().requires_grad_()
+        y = bn(x)
+        (y * upstream.double()).sum().backward()
 
-    mp.spawn(all_reduce_bn_worker, args=(2, str(tmp_path / 'init'), str(tmp_path)), nprocs=2)
+    mp.spawn(all_reduce_bn_worker, args=(2, str(tmp_path / 'init'), str(tmp_path), case),
+             nprocs=2)
     ranks = [torch.load(tmp_path / f'bn{r}.pth') for r in range(2)]
+
+    def close(actual, expected):
+        torch.testing.assert_close(actual.double(), expected.detach(), rtol=1e-5,
+                                   atol=case['atol'])
     for r, out in enumerate(ranks):
-        torch.testing.assert_close(out['y'], y.detach()[r::2])
-        # each process's share of d(sum of all processes' losses)/dx
-        torch.testing.assert_close(out['grad'], x.grad[r::2])
-        torch.testing.assert_close(out['running_mean'], bn.running_mean)
-        torch.testing.assert_close(out['running_var'], bn.running_var)
+        close(out['y'], y[r::2])
+        close(out['grad'], x.grad[r::2])  # this share of d(sum of every process's loss)/dx
+        close(out['running_mean'], bn.running_mean)
+        close(out['running_var'], bn.running_var)
     # DDP averages parameter gradients: the sum of the shares is the whole batch's
-    torch.testing.assert_close(ranks[0]['weight_grad'] + ranks[1]['weight_grad'],
-                               bn.weight.grad)
+    close(ranks[0]['weight_grad'] + ranks[1]['weight_grad'], bn.weight.grad)
 
 
 def fixed_pipeline(cfg, num_views: int):

@@ -17,5 +17,11 @@ train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
 # frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
 # line each, not one warning per parameter
 optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')
+# the same seed on every process (mmpretrain's MAE: diff_rank_seed=True). Masks stay
+# independent across processes (ComposableMAE draws the global batch's noise and each
+# process keeps its images' rows) and equal a 1-process run's; every process's generator
+# then has the state RandomStateHook saves (rank 0's), so a resumed DDP run draws the masks
+# of an uninterrupted one. Dataloader workers are seeded per process by mmengine anyway.
+randomness = dict(seed=0, diff_rank_seed=False)
 # checkpoints written atomically, the outdated one deleted after the new one is whole
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

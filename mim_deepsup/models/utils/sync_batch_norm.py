@@ -3,7 +3,23 @@ import torch
 import torch.distributed as dist
 from mmpretrain.registry import MODELS
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """The sum over processes, differentiable: each process's loss reads the sum, so the
+    gradient of each process's input is the sum of every process's output gradient."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        x = x.clone()
+        dist.all_reduce(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
 
 
 @MODELS.register_module('AllReduceBN')
@@ -13,9 +29,10 @@ class AllReduceBatchNorm(nn.BatchNorm1d):
 
     torch's ``SyncBatchNorm`` refuses CPU tensors, so a CPU (gloo) run could only use
     per-process statistics, which differ from a 1-process run of the same global batch.
-    Here each process all-reduces the sums of x and x^2 and the sample count (one
-    collective of 2C + 1 numbers, through autograd, so gradients flow across processes
-    as in SyncBatchNorm). Without a process group, or in eval mode, it is BatchNorm1d.
+    Here the processes all-reduce the sums of x and the sample count, then the sums of
+    (x - mean)^2: two collectives of C + 1 and C numbers, through autograd, so gradients
+    flow across processes as in SyncBatchNorm. Without a process group, or in eval mode,
+    it is BatchNorm1d.
     Use it as ``norm_cfg=dict(type='AllReduceBN')``.
 
     Shapes: input (B, C) or (B, C, L); output the same.
@@ -29,10 +46,13 @@ class AllReduceBatchNorm(nn.BatchNorm1d):
         channels = x.shape[1]
         flat = x.transpose(0, 1).reshape(channels, -1).float()  # (C, B * L), fp32 sums
         count = flat.new_full((1, ), flat.shape[1])  # (1,)
-        stats = all_reduce(torch.cat([flat.sum(1), (flat * flat).sum(1), count]))  # (2C+1,)
-        total = stats[-1]  # samples over all processes
-        mean = stats[:channels] / total  # (C,)
-        var = (stats[channels:2 * channels] / total - mean * mean).clamp(min=0)  # (C,) biased
+        # two passes, as BatchNorm: the mean first, then the squares about it (E[x^2] -
+        # E[x]^2 in one pass loses the variance when |mean| >> std)
+        sums = _AllReduceSum.apply(torch.cat([flat.sum(1), count]))  # (C + 1,)
+        total = sums[-1]  # samples over all processes
+        mean = sums[:channels] / total  # (C,)
+        centred = flat - mean[:, None]  # (C, B * L)
+        var = _AllReduceSum.apply((centred * centred).sum(1)) / total  # (C,) biased
         if self.track_running_stats:
             self._update_running_stats(mean.detach(), var.detach() * total / (total - 1))
         shape = (1, channels) + (1, ) * (x.dim() - 2)
