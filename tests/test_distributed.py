@@ -78,8 +78,9 @@ def fixed_pipeline(cfg, num_views: int):
         dict(type='RobustLoadImageFromFile'), *views, dict(type='PackInputs')]
 
 
-def run_two_processes(cfg_path, work_dir, batch_size=8):
-    """tools/dist_train.sh CONFIG 2 on a free port, tests/ importable (RecordRankHook)."""
+def run_two_processes(cfg_path, work_dir, *options, batch_size=8, resume=None):
+    """tools/dist_train.sh CONFIG 2 on a free port, tests/ importable (RecordRankHook);
+    ``options`` are more ``--cfg-options``, ``resume`` a checkpoint to resume from."""
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -87,7 +88,8 @@ def run_two_processes(cfg_path, work_dir, batch_size=8):
                PYTHONPATH=os.pathsep.join([TESTS, os.environ.get('PYTHONPATH', '')]))
     run = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), cfg_path, '2', '--work-dir',
-         str(work_dir), '--cfg-options', f'train_dataloader.batch_size={batch_size}'],
+         str(work_dir), *(['--resume', str(resume)] if resume else []), '--cfg-options',
+         f'train_dataloader.batch_size={batch_size}', *options],
         env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
 
@@ -95,8 +97,7 @@ def run_two_processes(cfg_path, work_dir, batch_size=8):
 @pytest.mark.parametrize('method', list(METHODS))
 def test_two_processes_equal_one_process_of_the_same_global_batch(method, demo_data, tmp_path):
     """2 epochs x 2 iterations of the global batch 16: 1 process x 16 vs 2 processes x 8
-    (gloo, tools/dist_train.sh). Same seed on both ranks (mmpretrain's default
-    diff_rank_seed=True is for real runs: masks then differ per rank by design)."""
+    (gloo, tools/dist_train.sh), the same seed on both ranks (as our MAE base sets)."""
     cfg = tiny_runner_cfg(demo_data, tmp_path / 'one', config=osp.join(ROOT, 'configs',
                                                                        *METHODS[method]))
     fixed_pipeline(cfg, 2 if method == 'lut' else 1)
@@ -135,6 +136,29 @@ def test_two_processes_equal_one_process_of_the_same_global_batch(method, demo_d
                                    msg=lambda m, key=key: f'{key}: {m}')
     if method in ('ddae', 'lut'):
         assert any(k.startswith('teacher.') for k in one['state'])
+
+
+def test_a_resumed_two_process_run_continues_exactly(demo_data, tmp_path):
+    """LUT (two views, AllReduceBN heads, EMA teacher) in 2 processes: 2 epochs straight vs
+    ``--resume`` from its epoch-1 checkpoint. Both ranks end with the uninterrupted run's
+    weights, teacher and BatchNorm statistics, and the resumed steps have its losses, bit
+    for bit (RandomStateHook saves rank 0's generators; with one seed every rank has them)."""
+    cfg = tiny_runner_cfg(demo_data, tmp_path, config=osp.join(ROOT, 'configs',
+                                                                *METHODS['lut']))
+    fixed_pipeline(cfg, 2)
+    cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
+    cfg.custom_hooks = [*cfg.custom_hooks, dict(type='RecordRankHook')]
+    cfg_path = str(tmp_path / 'cfg.py')
+    cfg.dump(cfg_path)
+    run_two_processes(cfg_path, tmp_path / 'full')
+    run_two_processes(cfg_path, tmp_path / 'resumed', resume=tmp_path / 'full' / 'epoch_1.pth')
+    for rank in range(2):
+        full = torch.load(tmp_path / 'full' / f'rank{rank}.pth')
+        resumed = torch.load(tmp_path / 'resumed' / f'rank{rank}.pth')
+        assert len(resumed['losses']) == 2  # the second epoch only
+        assert resumed['losses'] == full['losses'][2:]
+        for key, value in full['state'].items():
+            assert torch.equal(value, resumed['state'][key]), (rank, key)
 
 
 @pytest.mark.parametrize('config', [
