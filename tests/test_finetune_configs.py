@@ -29,7 +29,8 @@ METHODS = {
     'ddae': ('ddae_vit-base-p16_8xb512-amp-coslr-800e_in1k', 0.65, 2e-3),
 }
 OUR_RUNTIME = dict(custom_imports=dict(imports=['mim_deepsup'], allow_failed_imports=False),
-                   custom_hooks=[dict(type='WeightsOnlyCheckpointHook')])
+                   custom_hooks=[dict(type='WeightsOnlyCheckpointHook'),
+                                 dict(type='NonFiniteLossHook')])
 
 
 def ours(method, name):
@@ -49,9 +50,12 @@ def plain(cfg: Config) -> dict:
 
 def pop_what_every_config_changes(cfg: dict, mae: dict, run: str):
     """Check and remove what each of our configs changes in mmpretrain's ``mae``: our
-    runtime, the strictly loading backbone and the converted checkpoint."""
+    runtime and checkpoint hook, the strictly loading backbone and the converted
+    checkpoint."""
     for key, value in OUR_RUNTIME.items():
         assert cfg.pop(key) == value
+    assert cfg['default_hooks']['checkpoint'].pop('type') == 'AtomicCheckpointHook'
+    assert mae['default_hooks']['checkpoint'].pop('type') == 'CheckpointHook'
     assert cfg['model']['backbone'].pop('type') == 'StrictLoadVisionTransformer'
     assert mae['model']['backbone'].pop('type') == 'VisionTransformer'
     init_cfg = cfg['model']['backbone']['init_cfg']
