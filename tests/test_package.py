@@ -50,6 +50,25 @@ def test_runtime_fragment_holds_only_imports_and_hooks():
 CHECKPOINT_VARIABLES = ('DEEPMIM_FROZEN_MAE', 'DEEPMIM_CLIP')
 
 
+@pytest.mark.parametrize('ours, theirs', [
+    ('composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
+     'mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'),
+    ('composable-beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+     'beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'),
+])
+def test_pretraining_pipelines_are_mmpretrains_with_our_image_loading(ours, theirs):
+    def pipeline(cfg):
+        return [{k: v for k, v in step.items() if k != '_scope_'}
+                for step in cfg.train_dataloader.dataset.pipeline]
+    mine = pipeline(Config.fromfile(osp.join(ROOT, 'configs', '_base_', ours)))
+    import mmpretrain
+    reference = pipeline(Config.fromfile(
+        osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', theirs)))
+    assert mine[0] == dict(type='RobustLoadImageFromFile')
+    assert reference[0] == dict(type='LoadImageFromFile')
+    assert mine[1:] == reference[1:]
+
+
 def assert_fault_hooks(cfg):
     """Checkpoints saved atomically, kept weights-only loadable, and no save after a
     non-finite loss (tests/test_faults.py, tests/test_training.py test the hooks)."""

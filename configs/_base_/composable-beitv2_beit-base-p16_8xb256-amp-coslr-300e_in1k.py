@@ -11,8 +11,20 @@ model = dict(
     supervisions=dict(),
 )
 
-# see the MAE base: no injected `_scope_` for `default_collate`
-train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+# see the MAE base: no injected `_scope_` for `default_collate`, and mmpretrain's pipeline
+# with our image loading (tests/test_package.py keeps the rest equal to mmpretrain's)
+train_dataloader = dict(
+    collate_fn=dict(_delete_=True, type='default_collate'),
+    dataset=dict(pipeline=[
+        dict(type='RobustLoadImageFromFile'),
+        dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.4, hue=0.),
+        dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        dict(type='RandomResizedCropAndInterpolationWithTwoPic', size=224, second_size=224,
+             interpolation='bicubic', second_interpolation='bicubic', scale=(0.2, 1.0)),
+        dict(type='BEiTMaskGenerator', input_size=(14, 14), num_masking_patches=75,
+             max_num_patches=75, min_num_patches=16),
+        dict(type='PackInputs'),
+    ]))
 # frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
 # line each, not one warning per parameter
 optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')

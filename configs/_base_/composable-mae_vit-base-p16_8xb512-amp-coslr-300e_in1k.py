@@ -13,7 +13,18 @@ model = dict(
 
 # Inheriting through `mmpretrain::` injects `_scope_` into every dict, and mmengine would
 # pass it on to `default_collate` (TypeError): restate the collate function without it.
-train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+# The pipeline is mmpretrain's with our image loading (a bad file stops the run naming it,
+# or with on_bad_image='skip' is skipped and counted); mmengine replaces lists whole, so
+# the rest is restated as mmpretrain has it (tests/test_package.py keeps them equal).
+train_dataloader = dict(
+    collate_fn=dict(_delete_=True, type='default_collate'),
+    dataset=dict(pipeline=[
+        dict(type='RobustLoadImageFromFile'),
+        dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0),
+             backend='pillow', interpolation='bicubic'),
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PackInputs'),
+    ]))
 # frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
 # line each, not one warning per parameter
 optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')
