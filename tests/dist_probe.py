@@ -7,7 +7,9 @@ import torch
 import torch.distributed as dist
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmpretrain.registry import HOOKS
+from mmpretrain.registry import HOOKS, MODELS
+
+from mim_deepsup.models import BaseSupervision
 
 
 @HOOKS.register_module(force=True)
@@ -28,6 +30,23 @@ class RecordRankHook(Hook):
         torch.save(dict(losses=self.losses, state=model.state_dict(),
                         world_size=runner.world_size),
                    osp.join(runner.work_dir, f'rank{runner.rank}.pth'))
+
+
+@MODELS.register_module(force=True)
+class RankLossThatBreaks(BaseSupervision):
+    """A loss term that turns NaN on rank 1 only, once progress reaches ``at``."""
+
+    def __init__(self, at=0.5):
+        super().__init__()
+        self.at = at
+        self.progress_now = 0.0
+
+    def set_progress(self, progress):
+        self.progress_now = progress
+
+    def loss(self, state):
+        broken = dist.get_rank() == 1 and self.progress_now >= self.at
+        return {'loss_breaks': state.latent.mean() * 0 + (float('nan') if broken else 0.0)}
 
 
 def bn_batches(case: dict):
