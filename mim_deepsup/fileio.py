@@ -11,21 +11,38 @@ from mmengine.fileio import LocalBackend, register_backend
 def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place
     (a rename within one folder is atomic): ``path`` is either the old file or the whole
-    new one. The file gets the mode ``open`` would give it (``mkstemp`` makes it 0600)."""
+    new one, after a process kill and (with the fsyncs) a machine crash as well. The file
+    gets the mode ``open`` would give it (``mkstemp`` makes it 0600)."""
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix='.partial-', dir=directory)
     try:
         with os.fdopen(handle, 'wb') as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())  # the data is on disk before the name points to it
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+        _fsync_folder(directory)  # and the rename too, before anything is deleted
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _fsync_folder(directory: str) -> None:
+    """Make a rename in ``directory`` durable (POSIX; a no-op where folders cannot be
+    opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @register_backend('local_atomic')

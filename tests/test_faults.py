@@ -179,3 +179,21 @@ def test_resume_continues_each_method_exactly(method, demo_data, tmp_path):
     for k in opt_a:
         assert torch.equal(opt_a[k]['exp_avg_sq'], opt_b[k]['exp_avg_sq'])
 
+
+
+def test_random_state_hook_restores_the_cuda_generator_of_this_process_only(monkeypatch):
+    """With one GPU per process, rank r must get back the state of its own device's
+    generator (saved by rank 0 for rank 0's device: the same with one seed), not rank 0's
+    states of every device, which would reset device r to a state never used (no GPU
+    here: torch.cuda's generator functions are replaced by recorders)."""
+    from mim_deepsup.engine import RandomStateHook
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_rng_state', lambda: torch.tensor([7], dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, 'get_rng_state_all', lambda: calls.append('get_all'))
+    monkeypatch.setattr(torch.cuda, 'set_rng_state', lambda s: calls.append(('set', s.tolist())))
+    monkeypatch.setattr(torch.cuda, 'set_rng_state_all', lambda s: calls.append('set_all'))
+    hook, checkpoint = RandomStateHook(), {}
+    hook.before_save_checkpoint(None, checkpoint)
+    hook.after_load_checkpoint(None, checkpoint)
+    assert calls == [('set', [7])]

@@ -179,6 +179,10 @@ def test_train_tool_folds_switches_into_the_config(tmp_path):
     assert cfg.train_dataloader.persistent_workers is False
     assert cfg.train_cfg.max_epochs == 3
     assert cfg.work_dir == osp.join('work_dirs', 'mae_vit-tiny-p4_1xb32-20e_demo')
+    fsdp = osp.join(ROOT, 'configs', 'deepmim',
+                    'deepmim_mae_vit-large-p16_8xb512-fsdp-coslr-1600e_in1k.py')
+    with pytest.raises(ValueError, match='--amp: .*fsdp.* sets `strategy`'):
+        apply_args(Config.fromfile(fsdp), parse_args([fsdp, '--amp']))
     args = parse_args([TINY_MAE, '--resume', 'x.pth', '--work-dir', str(tmp_path)])
     cfg = apply_args(Config.fromfile(TINY_MAE), args)
     assert cfg.resume is True and cfg.load_from == 'x.pth' and cfg.work_dir == str(tmp_path)

@@ -11,6 +11,7 @@ import sys
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import FlexibleRunner, Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -63,6 +64,11 @@ def apply_args(cfg: Config, args) -> Config:
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
+        if cfg.get('strategy') is not None:
+            raise ValueError(
+                f'--amp: {args.config} sets `strategy`, whose own optimizer wrapper and '
+                f'precision settings (docs/distributed.md) --amp would replace; set mixed '
+                f'precision in the config instead')
         if torch.cuda.is_available():  # mmengine's usual fp16 path, loss scaling included
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -116,9 +122,14 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = apply_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg)
-    # a `strategy` (FSDP, DeepSpeed: docs/distributed.md) is run by mmengine's FlexibleRunner
-    runner_cls = FlexibleRunner if cfg.get('strategy') is not None else Runner
-    runner = runner_cls.from_cfg(cfg)
+    # a config's `runner_type`, as mmpretrain's train tool; else FlexibleRunner for a
+    # `strategy` (FSDP, DeepSpeed: docs/distributed.md), else Runner
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    elif cfg.get('strategy') is not None:
+        runner = FlexibleRunner.from_cfg(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
     runner.train()
     ckpt = osp.join(runner.work_dir, 'last_checkpoint')
     if runner.rank == 0 and osp.isfile(ckpt):

@@ -32,7 +32,8 @@ optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor')
 # independent across processes (ComposableMAE draws the global batch's noise and each
 # process keeps its images' rows) and equal a 1-process run's; every process's generator
 # then has the state RandomStateHook saves (rank 0's), so a resumed DDP run draws the masks
-# of an uninterrupted one. Dataloader workers are seeded per process by mmengine anyway.
+# of an uninterrupted one. Dataloader workers (num_workers > 0) are seeded per process by
+# mmengine anyway; with num_workers=0 every process would draw the same augmentations.
 randomness = dict(seed=0, diff_rank_seed=False)
 # checkpoints written atomically, the outdated one deleted after the new one is whole
 default_hooks = dict(checkpoint=dict(type='AtomicCheckpointHook'))

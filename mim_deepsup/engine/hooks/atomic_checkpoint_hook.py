@@ -29,14 +29,18 @@ class AtomicCheckpointHook(CheckpointHook):
     new one, writes the new one in place, then rewrites ``last_checkpoint`` in place: a kill
     during a save can leave a truncated checkpoint, no complete one at all (with
     ``max_keep_ckpts=1``), or a ``last_checkpoint`` naming a deleted or partial file. Here,
-    in a local folder, (1) every file the hook writes (checkpoints, best and published ones
-    included) goes through :class:`~mim_deepsup.fileio.AtomicLocalBackend`: written beside
-    its place as ``.partial-*`` and renamed into it; (2) ``last_checkpoint`` is replaced
+    in a local folder, (1) every checkpoint the hook saves goes through
+    :class:`~mim_deepsup.fileio.AtomicLocalBackend`: written beside its place as a
+    ``.partial-*`` file and renamed into it; (2) ``last_checkpoint`` is replaced
     atomically after the checkpoint is whole; (3) only then are checkpoints beyond
     ``max_keep_ckpts`` deleted. At every moment the folder holds the previous complete
-    checkpoint or the new one, and ``last_checkpoint`` names a complete file. A killed run's
-    ``.partial-*`` files, and the outdated checkpoints it had not deleted yet (recorded in
-    the checkpoint it resumes from), are removed when training starts again.
+    checkpoint or the new one, and ``last_checkpoint`` names a complete file (the writes
+    are fsynced, so this holds after a machine crash too). Best checkpoints (``save_best``)
+    are written atomically as well, but mmengine deletes the previous best before writing
+    the new one; files published with ``published_keys`` are written by mmengine as they
+    are. A killed run's ``.partial-*`` files, and the outdated checkpoints it had not
+    deleted yet (recorded in the checkpoint it resumes from), are removed when training
+    starts again.
 
     All arguments are CheckpointHook's. Remote ``backend_args`` and strategies that save
     directories (DeepSpeed, FSDP sharded) keep CheckpointHook's behaviour.
@@ -46,16 +50,21 @@ class AtomicCheckpointHook(CheckpointHook):
     def before_train(self, runner) -> None:
         super().before_train(runner)
         # a plain local folder, a Runner (FlexibleRunner's strategies save on their own)
-        self.atomic = (type(self.file_backend) is LocalBackend
+        self.atomic = (isinstance(self.file_backend, LocalBackend)
                        and not hasattr(runner, 'strategy'))
         if not self.atomic:
             return
         self.backend_args = dict(self.backend_args or {}, backend='local_atomic')
         self.file_backend = get_file_backend(self.out_dir, backend_args=self.backend_args)
         if is_main_process():
-            for path in glob.glob(osp.join(glob.escape(self.out_dir), _PARTIAL + '*')):
-                if osp.isfile(path):
-                    os.remove(path)
+            # files of ours a kill left half-written: checkpoints (in filename_tmpl's
+            # folder too) and last_checkpoint
+            folders = {self.out_dir, runner.work_dir,
+                       osp.dirname(osp.join(self.out_dir, self.filename_tmpl))}
+            for folder in folders:
+                for path in glob.glob(osp.join(glob.escape(folder), _PARTIAL + '*')):
+                    if osp.isfile(path):
+                        os.remove(path)
             # outdated checkpoints a killed run had not deleted yet
             self._delete(runner.message_hub.get_info(_OUTDATED, []))
         runner.message_hub.update_info(_OUTDATED, [])
