@@ -6,7 +6,8 @@ ViT-L model one unit per encoder block and decoder (a 1-process gloo group), and
 checkpoints and converts the tiny DeepMIM in 2 CPU processes through tools/dist_train.sh.
 The EMA teacher's update under FSDP (EMATeacherHook gathers the shards) and resuming an
 FSDP run (Torch2FSDPStrategy: mmengine 0.10.7 loads optimizer state with torch 2.0's
-argument order) are tested too. DeepSpeed is not installed here: its config is checked
+argument order, and its saved optimizer state drops the wrapper's loss scaler) are tested
+too. DeepSpeed is not installed here: its config is checked
 against mmengine's signatures only.
 
 Run as a script, this file is the worker of the multi-process tests.
@@ -238,6 +239,27 @@ def test_fsdp_run_resumes_with_its_optimizer(fsdp_run):
     assert (fsdp_run['work_dir'] / 'epoch_2.pth').is_file()
 
 
+def test_fsdp_checkpoint_keeps_the_optim_wrappers_loss_scaler(tmp_path):
+    """Torch2FSDPStrategy, 1 gloo process: the optimizer entry of a checkpoint holds the
+    wrapper's loss scaler (and base_param_settings), which FSDP.optim_state_dict drops, and
+    loading it gives a fresh wrapper the saved scale and growth tracker."""
+    out = tmp_path / 'scaler.json'
+    run = torchrun(1, __file__, 'fsdp_loss_scaler', str(out))
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert {'state', 'param_groups', 'loss_scaler', 'base_param_settings'} <= set(
+        result['saved_keys'])
+    # one step at 1024 without an inf: the scale stays, the growth tracker counts it
+    scaler = result['saved_scaler']
+    assert scaler == result['scaler']
+    assert (scaler['scale'], scaler['_growth_tracker']) == (1024.0, 1)
+    assert result['file_scaler'] == scaler  # through torch.load(weights_only=True)
+    # the fresh wrapper was built with scale 65536 and a fresh tracker
+    assert result['restored_scaler'] == scaler
+    assert result['restored_base_lr'] == result['saved_base_lr'] == 5e-4
+    assert result['restored_steps'] == result['steps'] == [1.0] * 4
+
+
 def test_ema_teacher_hook_updates_the_teacher_under_fsdp_in_two_processes(tmp_path):
     """DDAE, wrapped as docs/distributed.md says (the FSDP config's wrapper, the teacher in
     ``ignored_modules``: whole and replicated) in 2 processes: after a training step,
@@ -341,6 +363,73 @@ def ema_under_fsdp(out):
         json.dump(errors, f)
 
 
+def fsdp_loss_scaler(out):
+    """One loss-scaled step of a tiny model prepared by Torch2FSDPStrategy (the tiny FSDP
+    strategy), a checkpoint, and its optimizer entry loaded into a fresh strategy."""
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import STRATEGIES
+    from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+    _init_worker()
+    work_dir = osp.dirname(out)
+
+    class ScaledOptimWrapper(OptimWrapper):
+        """AmpOptimWrapper's loss scaling and state dict, on the CPU (which it refuses),
+        with FSDP's scaler, as FSDPStrategy gives AmpOptimWrapper (use_fsdp=True)."""
+
+        def __init__(self, init_scale, **kwargs):
+            super().__init__(**kwargs)
+            self.loss_scaler = ShardedGradScaler('cpu', init_scale=init_scale)
+
+        def backward(self, loss, **kwargs):
+            self.loss_scaler.scale(loss).backward(**kwargs)
+            self._inner_count += 1
+
+        def step(self, **kwargs):
+            self.loss_scaler.step(self.optimizer, **kwargs)
+            self.loss_scaler.update()
+
+        def state_dict(self):
+            return dict(super().state_dict(), loss_scaler=self.loss_scaler.state_dict())
+
+        def load_state_dict(self, state_dict):
+            if 'loss_scaler' in state_dict:
+                self.loss_scaler.load_state_dict(state_dict.pop('loss_scaler'))
+            super().load_state_dict(state_dict)
+
+    def prepared(init_scale):
+        strategy = STRATEGIES.build(dict(tiny_fsdp_strategy(), work_dir=work_dir))
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(),
+                                    torch.nn.Linear(8, 2))
+        # paramwise_cfg: one group per parameter, so the wrapper has base_param_settings
+        strategy.prepare(model, optim_wrapper=dict(
+            type=ScaledOptimWrapper, init_scale=init_scale,
+            optimizer=dict(type='AdamW', lr=1e-3),
+            paramwise_cfg=dict(custom_keys={'2.': dict(lr_mult=0.5)})))
+        return strategy, strategy.optim_wrapper
+
+    strategy, optim = prepared(1024.0)
+    optim.update_params(strategy.model(torch.randn(3, 4)).square().mean())
+    optim.base_param_settings['lr'] = 5e-4  # as a parameter scheduler leaves it
+    saved = strategy.optim_state_dict()
+    path = osp.join(work_dir, 'epoch_1.pth')
+    strategy.save_checkpoint(path)
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+
+    fresh_strategy, fresh = prepared(65536.0)
+    fresh_strategy.load_optim_state_dict(ckpt['optimizer'])
+    with open(out, 'w') as f:
+        json.dump(dict(
+            saved_keys=sorted(saved), saved_scaler=saved.get('loss_scaler'),
+            saved_base_lr=saved.get('base_param_settings', {}).get('lr'),
+            scaler=optim.loss_scaler.state_dict(),
+            file_scaler=ckpt['optimizer'].get('loss_scaler'),
+            restored_scaler=fresh.loss_scaler.state_dict(),
+            restored_base_lr=fresh.base_param_settings['lr'],
+            steps=[float(s['step']) for s in optim.optimizer.state.values()],
+            restored_steps=[float(s['step']) for s in fresh.optimizer.state.values()]), f)
+
+
 if __name__ == '__main__':
-    {'wrap_vit_large': wrap_vit_large, 'ema_under_fsdp': ema_under_fsdp}[sys.argv[1]](
-        *sys.argv[2:])
+    {'wrap_vit_large': wrap_vit_large, 'ema_under_fsdp': ema_under_fsdp,
+     'fsdp_loss_scaler': fsdp_loss_scaler}[sys.argv[1]](*sys.argv[2:])

@@ -3,18 +3,38 @@ from mmengine._strategy import FSDPStrategy
 from mmengine.registry import STRATEGIES
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
+# the keys of torch's Optimizer.state_dict(), the only ones FSDP.optim_state_dict keeps
+_OPTIMIZER_KEYS = ('state', 'param_groups')
+
 
 @STRATEGIES.register_module()
 class Torch2FSDPStrategy(FSDPStrategy):
-    """:class:`FSDPStrategy` whose optimizer state loads on torch >= 2.1 (docs/distributed.md).
+    """:class:`FSDPStrategy` that resumes on torch >= 2.1 with the optimizer wrapper's own
+    state (docs/distributed.md).
 
     mmengine 0.10.7 calls ``FSDP.optim_state_dict_to_load(state_dict, model, optimizer)``,
     torch 2.0's argument order; torch >= 2.1 takes ``(model, optimizer, state_dict)`` and
     the old order fails with ``TypeError: unhashable type: 'dict'``, so no FSDP run could
-    resume. Everything else is FSDPStrategy's.
+    resume.
+
+    mmengine saves ``FSDP.optim_state_dict(model, optim_wrapper)``, which keeps only the
+    ``state`` and ``param_groups`` of ``optim_wrapper.state_dict()``: the entries the
+    wrapper adds were lost, ``AmpOptimWrapper``'s ``loss_scaler`` (the fp16 configs'
+    ``ShardedGradScaler``: scale, growth tracker and factors) and, with more than one
+    parameter group, ``base_param_settings``. A resumed fp16 run restarted from the
+    initial loss scale. They are saved next to FSDP's entries and handed back to the
+    wrapper's ``load_state_dict`` on resume. Everything else is FSDPStrategy's.
     """
 
+    def optim_state_dict(self) -> dict:
+        state_dict = super().optim_state_dict()
+        state_dict.update((key, value) for key, value in self.optim_wrapper.state_dict().items()
+                          if key not in _OPTIMIZER_KEYS)
+        return state_dict
+
     def load_optim_state_dict(self, state_dict: dict) -> None:
-        optim_state_dict = FSDP.optim_state_dict_to_load(
-            self.model, self.optim_wrapper.optimizer, state_dict)
-        self.optim_wrapper.load_state_dict(optim_state_dict)
+        optimizer_state = {k: v for k, v in state_dict.items() if k in _OPTIMIZER_KEYS}
+        wrapper_state = {k: v for k, v in state_dict.items() if k not in _OPTIMIZER_KEYS}
+        optimizer_state = FSDP.optim_state_dict_to_load(
+            self.model, self.optim_wrapper.optimizer, optimizer_state)
+        self.optim_wrapper.load_state_dict({**optimizer_state, **wrapper_state})
