@@ -1,0 +1,218 @@
+"""The DDAE + LUT combination (one teacher pass per step) and the benchmark tool's table
+mode on tiny configs. Nothing here asserts a timing: the machine's load varies."""
+import math
+import os.path as osp
+
+import pytest
+import torch
+from conftest import ROOT, TINY_MAE, build_model, tiny_runner_cfg
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+TINY = osp.join(ROOT, 'configs', '{}_vit-tiny-p4_1xb32-20e_demo.py')
+TINY_DDAE = TINY.format('ddae/ddae')
+TINY_LUT = TINY.format('lut/lut')
+TINY_DDAE_LUT = TINY.format('ddae/ddae-lut')
+VIT_B_DDAE_LUT = osp.join(ROOT, 'configs', 'ddae',
+                          'ddae-lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')
+
+
+def count_calls(module, calls):
+    """Record the batch size of every forward call of ``module``."""
+    return module.register_forward_hook(lambda m, args, out: calls.append(len(args[0])))
+
+
+def test_combined_configs_are_luts_plus_ddaes_parts():
+    for combined, lut, ddae in (
+            (TINY_DDAE_LUT, TINY_LUT, TINY_DDAE),
+            (VIT_B_DDAE_LUT,
+             osp.join(ROOT, 'configs', 'lut', 'lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'),
+             osp.join(ROOT, 'configs', 'ddae',
+                      'ddae_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'))):
+        cfg, lut, ddae = (Config.fromfile(p) for p in (combined, lut, ddae))
+        assert cfg.model.supervisions == dict(lut.model.supervisions,
+                                              ddae=ddae.model.supervisions.ddae)
+        assert cfg.model.head.loss == ddae.model.head.loss
+        assert cfg.model.teacher == lut.model.teacher  # LUT's: average_buffers=True
+        assert cfg.train_dataloader.dataset.pipeline == lut.train_dataloader.dataset.pipeline
+        assert cfg.train_cfg == lut.train_cfg and cfg.optim_wrapper == lut.optim_wrapper
+
+
+def test_combined_step_runs_student_and_teacher_once_over_both_views():
+    from tools.benchmark import build_step
+    step, size, model = build_step(TINY_DDAE_LUT, 2, torch.device('cpu'))
+    assert size == 32 and model.num_views == 2
+    teacher, student = [], []
+    handle = count_calls(model.teacher['backbone'], teacher)
+    forward_taps = model.backbone.forward_taps
+
+    def counted(x, *args, **kwargs):
+        student.append(len(x))
+        return forward_taps(x, *args, **kwargs)
+
+    model.backbone.forward_taps = counted
+    try:
+        for _ in range(2):
+            step()
+    finally:
+        handle.remove()
+        del model.backbone.forward_taps
+    # per step: one teacher pass and one student pass, each over the 2 views x 2 images
+    assert teacher == [4, 4] and student == [4, 4]
+
+
+def test_combined_model_gives_every_term_and_ddae_reads_the_first_view():
+    cfg = Config.fromfile(TINY_DDAE_LUT)
+    model = build_model(cfg.model)
+    views = [torch.randn(3, 3, 32, 32) for _ in range(2)]
+    torch.manual_seed(0)
+    state = model.compute_state(views)
+    assert state.view_teacher_tokens.shape[:2] == (2, 3)
+    assert torch.equal(state.teacher_tokens, state.view_teacher_tokens[0])
+    assert all(tap.shape[0] == 3 for tap in state.taps.values())  # view 1 only
+    losses = model.add_component_losses({}, state)
+    assert set(losses) == {'loss_bc', 'loss_ddae_l2', 'loss_ddae_l4'}
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_runner_trains_the_combined_tiny_config(demo_data, tmp_path):
+    cfg = tiny_runner_cfg(demo_data, tmp_path, config=TINY_DDAE_LUT, max_epochs=1)
+    runner = Runner.from_cfg(cfg)
+    calls = []
+    handle = count_calls(runner.model.teacher['backbone'], calls)
+    try:
+        runner.train()
+    finally:
+        handle.remove()
+    assert calls == [32, 32]  # 2 iterations of 16 images x 2 views: one pass each
+    scalars = runner.message_hub.log_scalars
+    for key in ('loss', 'loss_mim', 'loss_bc', 'loss_ddae_l2', 'loss_ddae_l4'):
+        values = scalars[f'train/{key}'].data[0]
+        assert len(values) == 2 and all(math.isfinite(v) for v in values), key
+
+
+def test_combined_step_in_bf16_is_close_to_fp32(demo_data):
+    import test_bf16  # the module, so that pytest does not collect its tests here again
+    test_bf16.test_one_step_in_bf16_is_finite_and_close_to_fp32('ddae/ddae-lut', demo_data)
+
+
+# --------------------------------------------------------------------------------------
+# table mode
+
+# mmpretrain's own MAE and MAEViT with the tiny config's sizes: the tiny baseline
+TINY_MMPRETRAIN_MAE = """
+_base_ = {base!r}
+model = dict(
+    _delete_=True,
+    type='MAE',
+    backbone=dict(type='MAEViT', arch=dict(embed_dims=64, num_layers=6, num_heads=4,
+                                           feedforward_channels=256),
+                  img_size=32, patch_size=4, mask_ratio=0.75),
+    neck={{{{_base_.model.neck}}}},
+    head={{{{_base_.model.head}}}},
+    init_cfg={{{{_base_.model.init_cfg}}}})
+"""
+
+
+def parse_tables(text):
+    """{section title: [row dicts]} of every Markdown table under a '## ' heading."""
+    tables, title, header = {}, None, None
+    for line in text.splitlines():
+        if line.startswith('## '):
+            title, header = line[3:], None
+        elif line.startswith('|') and not line.startswith('|---'):
+            cells = [c.strip() for c in line.strip('|').split('|')]
+            if header is None:
+                header = cells
+                tables[title] = []
+            else:
+                tables[title].append(dict(zip(header, cells)))
+    return tables
+
+
+@pytest.fixture(scope='module')
+def tiny_table(tmp_path_factory):
+    from tools.benchmark import main
+    tmp = tmp_path_factory.mktemp('table')
+    baseline = tmp / 'mmpretrain_mae_tiny.py'
+    baseline.write_text(TINY_MMPRETRAIN_MAE.format(base=TINY_MAE))
+    out = tmp / 'benchmarks.md'
+    main(['--table', '--configs', f'MAE={TINY_MAE}', f'DDAE={TINY_DDAE}', f'LUT={TINY_LUT}',
+          f'DDAE+LUT={TINY_DDAE_LUT}', '--baseline', f'mmpretrain MAE={baseline}',
+          '--batch-size', '2', '--warmup', '1', '--iters', '2', '--no-memory',
+          '--out', str(out)])
+    return out.read_text()
+
+
+def test_table_mode_writes_both_precisions_with_every_row(tiny_table):
+    from tools.benchmark import COLUMNS, SPEEDUP_COLUMN
+    assert tiny_table.startswith('# Training-step benchmark\n')
+    assert 'Partial' not in tiny_table
+    header = tiny_table.split('\n## ')[0]
+    for fact in ('logical cores', f'torch {torch.__version__}', f'{torch.get_num_threads()} '
+                 'threads', 'batch 2, 2 timed steps per config and precision after 1 warm-up',
+                 'UTC', 'peak memory: not measured'):
+        assert fact in header, fact
+    tables = parse_tables(tiny_table)
+    fp32 = tables['fp32 (`OptimWrapper`)']
+    bf16 = tables['bf16 autocast (`BF16OptimWrapper`)']
+    labels = ['mmpretrain MAE (baseline)', 'MAE', 'DDAE', 'LUT', 'DDAE+LUT']
+    for rows, columns in ((fp32, COLUMNS), (bf16, COLUMNS + (SPEEDUP_COLUMN, ))):
+        assert [row['method'] for row in rows] == labels
+        assert all(list(row) == list(columns) for row in rows)
+        for row in rows:
+            assert row['peak memory (MiB)'] == '—'
+            numbers = {k: float(v) for k, v in row.items()
+                       if k not in ('method', 'peak memory (MiB)', 'quartiles of ratio')}
+            assert all(v > 0 for v in numbers.values()), row
+            if row['method'] != labels[0]:
+                low, high = map(float, row['quartiles of ratio'].split(' to '))
+                assert 0 < low <= float(row['ratio to MAE']) <= high
+        assert rows[0]['ratio to MAE'] == rows[0]['FLOPs ratio'] == '1.000'
+
+
+def test_table_mode_flops_ratios(tiny_table):
+    tables = parse_tables(tiny_table)
+    fp32 = {row['method']: row for row in tables['fp32 (`OptimWrapper`)']}
+    bf16 = {row['method']: row for row in tables['bf16 autocast (`BF16OptimWrapper`)']}
+    ratio = {label: float(row['FLOPs ratio']) for label, row in fp32.items()}
+    assert ratio['MAE'] == 1.0  # our core: mmpretrain's MAE's FLOPs exactly
+    assert 1 < ratio['DDAE'] < ratio['DDAE+LUT'] and 1 < ratio['LUT'] < ratio['DDAE+LUT']
+    # sharing the teacher's pass: the combination adds less than the two extras together
+    assert ratio['DDAE+LUT'] - 1 < (ratio['DDAE'] - 1) + (ratio['LUT'] - 1)
+    for label, row in fp32.items():  # a step's FLOPs do not depend on the precision
+        assert row['FLOPs ratio'] == bf16[label]['FLOPs ratio']
+        assert row['GFLOP/step'] == bf16[label]['GFLOP/step']
+
+
+def test_table_mode_compares_the_combination_with_its_parts(tiny_table):
+    rows = parse_tables(tiny_table)['DDAE+LUT against DDAE and LUT separately']
+    assert [row['precision'] for row in rows] == ['fp32', 'bf16']
+    flops = {row['method']: float(row['FLOPs ratio'])
+             for row in parse_tables(tiny_table)['fp32 (`OptimWrapper`)']}
+    expected = 1 - (flops['DDAE+LUT'] - 1) / (flops['DDAE'] + flops['LUT'] - 2)
+    for row in rows:
+        float(row['extra(DDAE+LUT)'])
+        float(row['saving'])
+        parts, total = row['extra(DDAE) + extra(LUT)'].split(' = ')
+        first, second = map(float, parts.split(' + '))
+        assert float(total) == pytest.approx(first + second, abs=2e-3)
+        # from the FLOPs table's rounded ratios
+        assert float(row['saving predicted by FLOPs']) == pytest.approx(expected, abs=0.01)
+        assert float(row['saving predicted by FLOPs']) > 0
+
+
+def test_table_mode_refuses_bad_arguments(tmp_path):
+    from tools.benchmark import main
+    with pytest.raises(SystemExit):
+        main(['--table', TINY_MAE])
+    with pytest.raises(SystemExit):
+        main([TINY_MAE, '--configs', TINY_MAE])
+    with pytest.raises(SystemExit, match='labels must differ'):
+        main(['--table', '--configs', TINY_MAE, TINY_MAE, '--out', str(tmp_path / 'x.md')])
+    assert not (tmp_path / 'x.md').exists()
+
+
+def test_memory_child_runs_the_bf16_step():
+    from tools.benchmark import peak_memory_mib
+    assert peak_memory_mib(TINY_MAE, 2, 1, torch.device('cpu'), precision='bf16') > 0
