@@ -33,19 +33,21 @@ class RecordRankHook(Hook):
 
 
 @MODELS.register_module(force=True)
-class RankLossThatBreaks(BaseSupervision):
-    """A loss term that turns NaN on rank 1 only, once progress reaches ``at``."""
+class LossThatBreaks(BaseSupervision):
+    """Test component: a finite loss until progress reaches ``at``, NaN from then on (on
+    process ``rank`` only, if given)."""
 
-    def __init__(self, at=0.5):
+    def __init__(self, at=0.5, rank=None):
         super().__init__()
-        self.at = at
+        self.at, self.rank = at, rank
         self.progress_now = 0.0
 
     def set_progress(self, progress):
         self.progress_now = progress
 
     def loss(self, state):
-        broken = dist.get_rank() == 1 and self.progress_now >= self.at
+        broken = self.progress_now >= self.at and self.rank in (None, dist.get_rank()
+                                                                 if dist.is_initialized() else 0)
         return {'loss_breaks': state.latent.mean() * 0 + (float('nan') if broken else 0.0)}
 
 

@@ -167,7 +167,8 @@ def test_a_nan_on_one_process_stops_every_process_before_saving(demo_data, tmp_p
     is NaN. DDP averages it into every rank's gradients: both ranks must stop there, and
     only the finite epoch_1/epoch_2 checkpoints exist."""
     cfg = tiny_runner_cfg(demo_data, tmp_path, max_epochs=4,
-                          model=dict(supervisions=dict(breaks=dict(type='RankLossThatBreaks'))))
+                          model=dict(supervisions=dict(
+                              breaks=dict(type='LossThatBreaks', rank=1))))
     cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
     cfg_path = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_path)

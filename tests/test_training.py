@@ -6,6 +6,7 @@ import os.path as osp
 import pytest
 import torch
 from conftest import TINY_MAE, tiny_runner_cfg
+from dist_probe import LossThatBreaks  # noqa: F401  (registers the test component)
 from mmengine.runner import Runner, load_checkpoint
 from mmpretrain.registry import MODELS
 
@@ -157,23 +158,6 @@ def test_dist_train_runs_two_processes_on_the_cpu(demo_data, tmp_path):
     # 32 images / (2 ranks x 8) = 2 iterations
     ckpt = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
     assert ckpt['meta']['iter'] == 2
-
-
-@MODELS.register_module(force=True)
-class LossThatBreaks(BaseSupervision):
-    """Test component: a finite loss until progress reaches ``at``, NaN from then on."""
-
-    def __init__(self, at=0.5):
-        super().__init__()
-        self.at = at
-        self.progress_now = 0.0
-
-    def set_progress(self, progress):
-        self.progress_now = progress
-
-    def loss(self, state):
-        bad = torch.tensor(float('nan') if self.progress_now >= self.at else 0.0)
-        return {'loss_breaks': state.latent.mean() * 0 + bad.to(state.latent)}
 
 
 def test_a_non_finite_loss_stops_before_saving(demo_data, tmp_path):
