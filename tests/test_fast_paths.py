@@ -179,10 +179,39 @@ def test_bf16_wrapper_puts_every_attention_in_fp32_once_and_can_be_told_not_to()
     assert use_fp32_attention_on_cpu(model) == 0  # nothing left to change
 
 
+def test_fp32_attention_gradients_are_fp32_attentions():
+    """The backward through the fast path: q, k, v gradients equal those of fp32 attention
+    (rounded once to bf16), and are closer to fp64's than torch's bf16 kernel's; an
+    additive float mask is cast with q, k, v."""
+    q, k, v = (t.requires_grad_() for t in qkv(torch.bfloat16))
+    mask = torch.randn(17, 17).to(torch.bfloat16)
+    grad_out = torch.randn(2, 4, 17, 16, generator=torch.Generator().manual_seed(1))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = fp32_attention_on_cpu(q, k, v, attn_mask=mask)
+    out.backward(grad_out.to(torch.bfloat16))
+    fast = [t.grad for t in (q, k, v)]
+    ref = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    F.scaled_dot_product_attention(*ref, attn_mask=mask.float()).backward(
+        grad_out.to(torch.bfloat16).float())
+    assert all(g.dtype == torch.bfloat16 for g in fast)
+    for got, want in zip(fast, ref):
+        assert torch.equal(got, want.grad.to(torch.bfloat16))
+    exact = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    F.scaled_dot_product_attention(*exact, attn_mask=mask.double()).backward(
+        grad_out.to(torch.bfloat16).double())
+    native = [t.detach().clone().requires_grad_() for t in (q, k, v)]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        F.scaled_dot_product_attention(*native, attn_mask=mask).backward(
+            grad_out.to(torch.bfloat16))
+    for got, bf16, want in zip(fast, native, exact):
+        assert (got.double() - want.grad).abs().max() <= (
+            bf16.grad.double() - want.grad).abs().max()
+
+
 def test_bf16_step_with_fp32_attention_keeps_the_model_and_the_loss():
-    """The same weights, data and masks: a bf16 step's loss with fp32 attention is within
-    bf16's tolerance of the step with torch's bf16 attention and of fp32, and the fp32 loss
-    is bit for bit unchanged by the swap."""
+    """The same weights, data and masks: a bf16 step's loss with fp32 attention is that of
+    torch's bf16 attention and of fp32 within what bf16's rounding elsewhere moves it
+    (measured 3e-6 and 1.3e-4), and the fp32 loss is bit for bit unchanged by the swap."""
     cfg = Config.fromfile(TINY_MAE)
     model = build_model(cfg.model)
     images = two_views(batch=8)[0]
@@ -200,5 +229,6 @@ def test_bf16_step_with_fp32_attention_keeps_the_model_and_the_loss():
                                             fp32_cpu_attention=False)))
     fast = loss(OPTIM_WRAPPERS.build(dict(type='BF16OptimWrapper', optimizer=optimizer)))
     assert loss() == fp32_before
-    assert fast == pytest.approx(fp32_before, rel=1e-2)
-    assert fast == pytest.approx(native, rel=1e-2)
+    assert fast != native  # the swap took effect
+    assert fast == pytest.approx(fp32_before, rel=1e-3)
+    assert fast == pytest.approx(native, rel=1e-4)

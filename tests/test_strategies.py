@@ -89,8 +89,9 @@ def test_fsdp_config_changes_only_the_strategy():
     from mmengine.registry import FUNCTIONS
     from torch.distributed.fsdp.wrap import size_based_auto_wrap_policy
     cfg, parent = Config.fromfile(FSDP_CFG), Config.fromfile(AMP)
-    assert {k.split('.')[0] for k in differing(plain(cfg), plain(parent))} == {
-        'strategy', 'runner_type'}
+    assert {k.split('.')[0] for k in differing(plain(cfg), plain(parent))
+            if k != 'optim_wrapper.optimizer.fused'} == {'strategy', 'runner_type'}
+    assert cfg.optim_wrapper.optimizer.fused is False  # fused + ShardedGradScaler: refused
     assert cfg.runner_type == 'FlexibleRunner' and cfg.strategy.type == 'Torch2FSDPStrategy'
     wrapper = cfg.strategy.model_wrapper
     assert wrapper.use_orig_params is True
@@ -110,6 +111,32 @@ def test_fsdp_strategy_is_built_without_a_process_group(tmp_path):
     # consolidated checkpoints: one Runner file written by rank 0
     assert strategy.state_dict_type == StateDictType.FULL_STATE_DICT
     assert strategy.state_dict_config.rank0_only and strategy.state_dict_config.offload_to_cpu
+
+
+def test_fsdp_strategy_refuses_a_fused_optimizer_with_fp16_loss_scaling(tmp_path):
+    """GradScaler.step checks a fused optimizer's gradients for inf per process (the
+    sharded scaler agrees across processes only in unscale_): refused, naming the key."""
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import STRATEGIES
+    from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+
+    class Scaled(OptimWrapper):  # AmpOptimWrapper(use_fsdp=True)'s scaler, on the CPU
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.loss_scaler = ShardedGradScaler('cpu')
+
+    strategy = STRATEGIES.build(dict(Config.fromfile(FSDP_CFG).strategy,
+                                     work_dir=str(tmp_path)))
+    model = torch.nn.Linear(4, 2)
+    for fused, scaled in ((True, True), (False, True), (True, False)):
+        cfg = dict(type=Scaled if scaled else OptimWrapper,
+                   optimizer=dict(type='AdamW', lr=1e-3, fused=fused))
+        if fused and scaled:
+            with pytest.raises(ValueError, match='optim_wrapper.optimizer.fused=True'):
+                strategy.build_optim_wrapper(cfg, model)
+        else:
+            strategy.build_optim_wrapper(cfg, model)
 
 
 def test_deepspeed_config_is_what_mmengines_strategy_and_wrapper_take():

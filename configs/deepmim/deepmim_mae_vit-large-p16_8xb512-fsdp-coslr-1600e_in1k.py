@@ -22,3 +22,7 @@ strategy = dict(
     # model's keys), which tools/convert_checkpoint.py reads and --resume continues
     state_dict_cfg='full')
 runner_type = 'FlexibleRunner'  # for mmpretrain's tools/train.py; ours picks it itself
+# torch's default AdamW, not the base's fused one: with FSDP's fp16 loss scaler a fused
+# optimizer checks for inf gradients per process, so processes could disagree on skipping
+# a step (Torch2FSDPStrategy refuses the combination)
+optim_wrapper = dict(optimizer=dict(fused=False))

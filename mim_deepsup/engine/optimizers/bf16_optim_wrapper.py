@@ -19,10 +19,19 @@ def fp32_attention_on_cpu(query, key, value, *args, **kwargs):
     """
     if query.device.type != 'cpu' or query.dtype != torch.bfloat16:
         return F.scaled_dot_product_attention(query, key, value, *args, **kwargs)
+    # an additive (floating) mask must match the fp32 query; a boolean one stays as it is
+    args = [_fp32(a) for a in args]
+    kwargs = {k: _fp32(v) for k, v in kwargs.items()}
     with torch.autocast('cpu', enabled=False):
         out = F.scaled_dot_product_attention(query.float(), key.float(), value.float(),
                                              *args, **kwargs)
     return out.to(query.dtype)
+
+
+def _fp32(value):
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.float()
+    return value
 
 
 def use_fp32_attention_on_cpu(model: nn.Module) -> int:
@@ -49,7 +58,8 @@ class BF16OptimWrapper(OptimWrapper):
     Args:
         fp32_cpu_attention (bool): on the CPU, run mmpretrain's attention modules'
             scaled-dot-product attention in fp32 (:func:`fp32_attention_on_cpu`): faster
-            there than bf16, and exact. Set on the model at the first step. On CUDA it
+            there than bf16, and fp32 attention rounded once to bf16. Set on the model at
+            the first step (not undone by a later wrapper). On CUDA it
             changes nothing. Defaults to True.
         **kwargs: :class:`OptimWrapper`'s arguments.
     """

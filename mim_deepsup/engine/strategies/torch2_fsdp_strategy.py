@@ -2,6 +2,7 @@
 from mmengine._strategy import FSDPStrategy
 from mmengine.registry import STRATEGIES
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
 
 # the keys of torch's Optimizer.state_dict(), the only ones FSDP.optim_state_dict keeps
 _OPTIMIZER_KEYS = ('state', 'param_groups')
@@ -23,8 +24,26 @@ class Torch2FSDPStrategy(FSDPStrategy):
     ``ShardedGradScaler``: scale, growth tracker and factors) and, with more than one
     parameter group, ``base_param_settings``. A resumed fp16 run restarted from the
     initial loss scale. They are saved next to FSDP's entries and handed back to the
-    wrapper's ``load_state_dict`` on resume. Everything else is FSDPStrategy's.
+    wrapper's ``load_state_dict`` on resume.
+
+    A fused optimizer (``optim_wrapper.optimizer.fused=True``) with fp16 loss scaling is
+    refused: torch's ``GradScaler.step`` then looks for inf gradients on each process alone
+    (``ShardedGradScaler`` agrees across processes only in ``unscale_``, which
+    ``AmpOptimWrapper`` calls only with ``clip_grad``, and with it a fused AdamW fails), so
+    one process could skip a step that another takes. Everything else is FSDPStrategy's.
     """
+
+    def build_optim_wrapper(self, optim_wrapper, model=None):
+        built = super().build_optim_wrapper(optim_wrapper, model)
+        wrappers = built.values() if hasattr(built, 'optim_wrappers') else [built]
+        for wrapper in wrappers:
+            fused = any(group.get('fused') for group in wrapper.optimizer.param_groups)
+            if fused and isinstance(getattr(wrapper, 'loss_scaler', None), ShardedGradScaler):
+                raise ValueError(
+                    'optim_wrapper.optimizer.fused=True with FSDP\'s fp16 loss scaling '
+                    '(ShardedGradScaler): processes would decide alone whether to skip a '
+                    'step with inf gradients; set optim_wrapper.optimizer.fused=False')
+        return built
 
     def optim_state_dict(self) -> dict:
         state_dict = super().optim_state_dict()
