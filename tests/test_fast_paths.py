@@ -17,30 +17,21 @@ from conftest import ROOT, TINY_MAE, build_model
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmpretrain.registry import OPTIM_WRAPPERS
+from test_lut import two_views
 
 from mim_deepsup.engine.optimizers.bf16_optim_wrapper import (
     fp32_attention_on_cpu,
     use_fp32_attention_on_cpu,
 )
+from tools.benchmark import set_progress  # what TrainingProgressHook does
 
 
 def tiny(path):
     return Config.fromfile(osp.join(ROOT, 'configs', path))
 
 
-def two_views(batch=4, size=32, seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, 3, size, size, generator=generator) for _ in range(2)]
-
-
 def grads(model):
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-
-def set_progress(model, t):
-    for module in model.modules():
-        if callable(getattr(module, 'set_progress', None)):
-            module.set_progress(t)
 
 
 # ------------------------------------------------ shared teacher pass (DDAE + LUT)
@@ -158,7 +149,6 @@ def test_fp32_attention_is_exact_fp32_attention_cast_back():
 def test_bf16_wrapper_puts_every_attention_in_fp32_once_and_can_be_told_not_to():
     cfg = Config.fromfile(TINY_MAE)
     model = build_model(cfg.model)
-    blocks = cfg.model.backbone.get('num_layers', None)
     attentions = [m for m in model.modules()
                   if vars(m).get('scaled_dot_product_attention') is not None]
     assert attentions
@@ -174,8 +164,7 @@ def test_bf16_wrapper_puts_every_attention_in_fp32_once_and_can_be_told_not_to()
         pass
     assert all(m.scaled_dot_product_attention is fp32_attention_on_cpu for m in attentions)
     # the encoder's blocks and the decoder's
-    assert len(attentions) == (blocks or len(model.backbone.layers)) + len(
-        model.neck.decoder_blocks)
+    assert len(attentions) == len(model.backbone.layers) + len(model.neck.decoder_blocks)
     assert use_fp32_attention_on_cpu(model) == 0  # nothing left to change
 
 
