@@ -1,7 +1,8 @@
 """Measure the training step (forward + backward + optimizer) of a config's model.
 
     python tools/benchmark.py CONFIG [--baseline CONFIG] [--batch-size N] [--iters N]
-        [--warmup N] [--precision {config,fp32,bf16}] [--cfg-options k=v ...]
+        [--warmup N] [--precision {config,fp32,bf16}] [--default-malloc]
+        [--cfg-options k=v ...]
     python tools/benchmark.py --table [--out docs/benchmarks.md] [--configs [LABEL=]CONFIG ...]
         [--baseline [LABEL=]CONFIG] [--batch-size N] [--iters N] [--warmup N] [--no-memory]
 
@@ -57,6 +58,7 @@ from mmpretrain.structures import DataSample
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import mim_deepsup  # noqa: E402,F401
+from mim_deepsup.engine.cpu_malloc import keep_freed_memory  # noqa: E402
 from mim_deepsup.fileio import atomic_write  # noqa: E402
 
 PRECISIONS = ('fp32', 'bf16')
@@ -252,7 +254,7 @@ def resident_peak_mib() -> float:
 
 
 def peak_memory_mib(config, batch_size, steps, device, cfg_options=None,
-                    precision: str = 'config') -> float:
+                    precision: str = 'config', default_malloc: bool = False) -> float:
     """CUDA: max allocated memory of ``steps`` steps; CPU: peak resident memory of a fresh
     process of this script that builds the model and runs the same steps alone."""
     if device.type == 'cuda':
@@ -264,6 +266,8 @@ def peak_memory_mib(config, batch_size, steps, device, cfg_options=None,
         return torch.cuda.max_memory_allocated(device) / 2**20
     cmd = [sys.executable, osp.abspath(__file__), config, '--batch-size', str(batch_size),
            '--iters', str(steps), '--precision', precision, '--memory-child']
+    if default_malloc:  # the child's allocator as the timed process's
+        cmd.append('--default-malloc')
     if cfg_options:
         cmd += ['--cfg-options'] + [f'{k}={v}' for k, v in cfg_options.items()]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -288,6 +292,9 @@ def parse_args(argv=None):
                         'becomes fp32 without CUDA), OptimWrapper (fp32) or BF16OptimWrapper')
     parser.add_argument('--no-memory', action='store_true', help='skip the memory pass')
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOPs count')
+    parser.add_argument('--default-malloc', action='store_true',
+                        help='keep glibc malloc\'s defaults instead of keeping freed memory '
+                        'for the next step, as tools/train.py does (docs/performance.md)')
     parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override keys of CONFIG (with --table: of every config in '
@@ -318,6 +325,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     device = torch.device(args.device)
+    # the allocator tools/train.py trains with
+    args.malloc = 'glibc defaults (`--default-malloc`)' if args.default_malloc else \
+        keep_freed_memory()
+    if not args.memory_child:
+        print(args.malloc)
     # mmengine reports every parameter's initialisation at INFO: keep the output to results
     logger = MMLogger.get_instance('mmengine')
     level = logger.level
@@ -368,7 +380,7 @@ def run(args, device):
         memory = ''
         if not args.no_memory:
             peak = peak_memory_mib(config, args.batch_size, args.warmup + 1, device, options,
-                                   args.precision)
+                                   args.precision, args.default_malloc)
             memory = f', peak memory {peak:.0f} MiB'
         count = None if args.no_flops else step_flops(step)
         if count is not None:
@@ -469,7 +481,7 @@ def measure_memory(measured: Measured, args, device, precisions) -> None:
     for precision in precisions:
         measured.memory[precision] = peak_memory_mib(
             measured.entry.config, args.batch_size, args.warmup + 1, device,
-            measured.entry.options, precision)
+            measured.entry.options, precision, args.default_malloc)
 
 
 def run_table(args, device):
@@ -551,6 +563,8 @@ def command_line(args) -> str:
         parts.append('--no-memory')
     if args.no_flops:
         parts.append('--no-flops')
+    if args.default_malloc:
+        parts.append('--default-malloc')
     return ' '.join(shlex.quote(part) for part in parts + ['--out', _short(args.out)])
 
 
@@ -644,7 +658,7 @@ def render(context: dict, base: Measured, rows: List[Measured], precisions: Sequ
         '# Training-step benchmark', '',
         f'Written by `tools/benchmark.py --table` on {context["date"]}.{status}', '',
         f'- machine: {context["machine"]}; device {context["device"]}, torch '
-        f'{context["torch"]}, {context["threads"]} threads',
+        f'{context["torch"]}, {context["threads"]} threads; {args.malloc}',
         f'- batch {args.batch_size}, {args.iters} timed step{"s" * (args.iters != 1)} per '
         f'config and precision after {args.warmup} warm-up; a step is forward, backward, '
         f'optimizer and EMA-teacher update on random images at the model\'s input size '

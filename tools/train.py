@@ -1,7 +1,8 @@
 """Train a model from a config, with mmpretrain's command-line interface.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|CKPT]] [--amp]
-        [--no-validate] [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+        [--no-validate] [--auto-scale-lr] [--default-malloc] [--cfg-options k=v ...]
+        [--launcher pytorch]
 """
 import argparse
 import os
@@ -17,6 +18,7 @@ from mmengine.runner import FlexibleRunner, Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mim_deepsup  # noqa: E402,F401  (registers components)
 from mim_deepsup.engine import last_complete_checkpoint  # noqa: E402
+from mim_deepsup.engine.cpu_malloc import keep_freed_memory  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -38,6 +40,10 @@ def parse_args(argv=None):
                         help='disable pin_memory in the dataloaders')
     parser.add_argument('--no-persistent-workers', action='store_true',
                         help='disable persistent_workers in the dataloaders')
+    parser.add_argument('--default-malloc', action='store_true',
+                        help='keep glibc malloc\'s defaults, which return freed memory to '
+                        'the kernel (by default freed memory is kept for the next step: '
+                        'docs/performance.md)')
     return parse_with_launcher_args(parser, argv)
 
 
@@ -120,6 +126,10 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    if not args.default_malloc:
+        done = keep_freed_memory()
+        if os.environ.get('RANK', '0') == '0':
+            print(done)
     cfg = apply_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg)
     # a config's `runner_type`, as mmpretrain's train tool; else FlexibleRunner for a
