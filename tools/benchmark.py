@@ -3,8 +3,9 @@
     python tools/benchmark.py CONFIG [--baseline CONFIG] [--batch-size N] [--iters N]
         [--warmup N] [--precision {config,fp32,bf16}] [--default-malloc]
         [--cfg-options k=v ...]
-    python tools/benchmark.py --table [--out docs/benchmarks.md] [--configs [LABEL=]CONFIG ...]
-        [--baseline [LABEL=]CONFIG] [--batch-size N] [--iters N] [--warmup N] [--no-memory]
+    python tools/benchmark.py --table [--family {mae,beitv2}] [--out FILE]
+        [--configs [LABEL=]CONFIG ...] [--baseline [LABEL=]CONFIG] [--batch-size N]
+        [--iters N] [--warmup N] [--no-memory]
 
 A config may also be named as ``mmpretrain::mae/...py``.
 
@@ -23,13 +24,16 @@ alone), the FLOPs of one step (forward + backward, counted by torch's FlopCounte
 matrix products, convolutions, attention), the ratio of the medians next to the ratio the
 FLOPs predict, and the spread of the per-step ratios (each step over the baseline's next).
 
-``--table`` measures every method's ViT-B/16 pretraining config (``TABLE_CONFIGS``, or
-``--configs``) against mmpretrain's MAE (or ``--baseline``) in one process, in fp32 and in
-bf16 (the step under ``BF16OptimWrapper``). Each config is built in turn; every timed round
-runs its fp32 step, the baseline's fp32 step, its bf16 step and the baseline's bf16 step,
-so the paired ratios compare steps taken under the same machine state. The Markdown tables
-(and a line comparing DDAE+LUT's extra cost with DDAE's plus LUT's) are rewritten atomically
-after each config, so an interrupted run leaves the rows measured so far.
+``--table`` measures a family of ViT-B/16 pretraining configs against the mmpretrain
+config they build on (``FAMILIES``: every method on MAE against mmpretrain's MAE, into
+docs/benchmarks.md; the BEiT-v2 configs against mmpretrain's BEiT-v2 with ``--family
+beitv2``, into docs/benchmarks-beitv2.md; or ``--configs`` against ``--baseline``) in one
+process, in fp32 and in bf16 (the step under ``BF16OptimWrapper``). Each config is built
+in turn; every timed round runs its fp32 step, the baseline's fp32 step, its bf16 step and
+the baseline's bf16 step, so the paired ratios compare steps taken under the same machine
+state. The Markdown tables (and a line comparing DDAE+LUT's extra cost with DDAE's plus
+LUT's) are rewritten atomically after each config, so an interrupted run leaves the rows
+measured so far.
 """
 import argparse
 import datetime
@@ -77,23 +81,36 @@ def _config(path: str) -> str:
     return osp.join(ROOT, 'configs', path)
 
 
-TABLE_BASELINE = Entry('mmpretrain MAE',
-                       'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')
-TABLE_CONFIGS = (
-    Entry('MAE', _config('mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')),
-    Entry('DeepMIM', _config('deepmim/deepmim_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')),
-    Entry('DDAE', _config('ddae/ddae_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')),
-    Entry('LUT', _config('lut/lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')),
-    Entry('DDAE+LUT', _config('ddae/ddae-lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')),
-    Entry('BEiT-v2',
-          _config('_base_/composable-beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py')),
-    Entry('BEiT-v2 + DeepMIM',
-          _config('deepmim/deepmim_beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py')),
-    Entry('BEiT-v2 + DDAE',
-          _config('ddae/ddae_beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py')),
+class Family(NamedTuple):
+    """A table: a baseline, the configs built on it, a (combined, part, part) triple whose
+    extra costs over the baseline are compared (or None), and the file it is written to."""
+    baseline: Entry
+    configs: Sequence[Entry]
+    combination: Optional[Sequence[str]]
+    out: str
+
+
+FAMILIES = dict(
+    mae=Family(
+        Entry('mmpretrain MAE', 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'),
+        (Entry('MAE', _config('mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')),
+         Entry('DeepMIM',
+               _config('deepmim/deepmim_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')),
+         Entry('DDAE', _config('ddae/ddae_mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')),
+         Entry('LUT', _config('lut/lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')),
+         Entry('DDAE+LUT', _config('ddae/ddae-lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'))),
+        ('DDAE+LUT', 'DDAE', 'LUT'), osp.join(ROOT, 'docs', 'benchmarks.md')),
+    beitv2=Family(
+        Entry('mmpretrain BEiT-v2',
+              'mmpretrain::beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'),
+        (Entry('BEiT-v2',
+               _config('_base_/composable-beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py')),
+         Entry('BEiT-v2 + DeepMIM',
+               _config('deepmim/deepmim_beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py')),
+         Entry('BEiT-v2 + DDAE',
+               _config('ddae/ddae_beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'))),
+        None, osp.join(ROOT, 'docs', 'benchmarks-beitv2.md')),
 )
-# (combined, part, part): the combination's extra cost over the baseline against the parts'
-COMBINATION = ('DDAE+LUT', 'DDAE', 'LUT')
 
 
 # ---------------------------------------------------------------------------------------
@@ -303,15 +320,19 @@ def parse_args(argv=None):
     table.add_argument('--table', action='store_true',
                        help='time every config against the baseline, in fp32 and bf16, '
                        'and write Markdown tables')
+    table.add_argument('--family', choices=sorted(FAMILIES), default='mae',
+                       help='the configs, baseline, combination and output file of the '
+                       'table: every method on MAE against mmpretrain\'s MAE (mae), or the '
+                       'BEiT-v2 configs against mmpretrain\'s BEiT-v2 (beitv2); the options '
+                       'below override them')
     table.add_argument('--configs', nargs='+', metavar='[LABEL=]CONFIG',
-                       help='the configs of the table (default: every method\'s ViT-B/16)')
+                       help='the configs of the table (default: the family\'s)')
     table.add_argument('--precisions', nargs='+', choices=PRECISIONS, default=list(PRECISIONS))
     table.add_argument('--combination', nargs=3, metavar=('COMBINED', 'PART', 'PART'),
-                       default=list(COMBINATION),
                        help='labels of a combined method and its two parts, whose extra '
-                       'costs over the baseline are compared')
-    table.add_argument('--out', default=osp.join(ROOT, 'docs', 'benchmarks.md'),
-                       help='the Markdown file the table mode writes')
+                       'costs over the baseline are compared (default: the family\'s)')
+    table.add_argument('--out', help='the Markdown file the table mode writes (default: the '
+                       'family\'s, docs/benchmarks.md for mae)')
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
         parser.error('--batch-size and --iters must be >= 1, --warmup >= 0')
@@ -319,6 +340,11 @@ def parse_args(argv=None):
         parser.error('give either CONFIG or --table')
     if args.configs and not args.table:
         parser.error('--configs is for --table')
+    family = FAMILIES[args.family]
+    if args.out is None:
+        args.out = family.out
+    if args.combination is None and family.combination:  # skipped where a label is missing
+        args.combination = list(family.combination)
     return args
 
 
@@ -430,7 +456,7 @@ def parse_entry(text: str) -> Entry:
 def table_entries(args) -> List[Entry]:
     if not args.configs:
         return [Entry(e.label, e.config, args.cfg_options or e.options)
-                for e in TABLE_CONFIGS]
+                for e in FAMILIES[args.family].configs]
     entries = [Entry(e.label, e.config, args.cfg_options)
                for e in map(parse_entry, args.configs)]
     labels = [e.label for e in entries]
@@ -486,7 +512,7 @@ def measure_memory(measured: Measured, args, device, precisions) -> None:
 
 def run_table(args, device):
     precisions = list(dict.fromkeys(args.precisions))
-    baseline = parse_entry(args.baseline) if args.baseline else TABLE_BASELINE
+    baseline = parse_entry(args.baseline) if args.baseline else FAMILIES[args.family].baseline
     entries = table_entries(args)
     context = machine_context(args, device, baseline, entries, precisions)
     base_steps, _, base = build_measured(baseline, args, device, precisions)
@@ -551,6 +577,8 @@ def machine_context(args, device, baseline: Entry, entries: List[Entry],
 
 def command_line(args) -> str:
     parts = ['python', 'tools/benchmark.py', '--table']
+    if args.family != 'mae':
+        parts += ['--family', args.family]
     if args.configs:
         parts += ['--configs'] + list(args.configs)
     if args.baseline:
@@ -568,7 +596,7 @@ def command_line(args) -> str:
     return ' '.join(shlex.quote(part) for part in parts + ['--out', _short(args.out)])
 
 
-COLUMNS = ('method', 'step (s)', 'images/s', 'peak memory (MiB)', 'ratio to MAE',
+COLUMNS = ('method', 'step (s)', 'images/s', 'peak memory (MiB)', 'ratio to baseline',
            'quartiles of ratio', 'FLOPs ratio', 'ratio / FLOPs ratio', 'GFLOP/step',
            'GFLOP/s')
 SPEEDUP_COLUMN = 'speed-up over fp32'
@@ -665,7 +693,7 @@ def render(context: dict, base: Measured, rows: List[Measured], precisions: Sequ
         f'({base.size} px for the baseline)',
         f'- baseline: {base.entry.label} (`{base.entry.config}`); every round runs each '
         f'precision\'s step of a config, then the baseline\'s, so each ratio pairs two '
-        f'steps taken under the same machine state; "ratio to MAE" is the median of those '
+        f'steps taken under the same machine state; "ratio to baseline" is the median of those '
         f'paired ratios, the baseline\'s step its median over all rounds',
         '- FLOPs: one step (forward + backward) counted by torch\'s FlopCounterMode '
         '(matrix products, convolutions, attention); the same count for both precisions',
@@ -675,7 +703,8 @@ def render(context: dict, base: Measured, rows: List[Measured], precisions: Sequ
         f'- command: `{context["command"]}`', '']
     for precision in precisions:
         lines += precision_table(base, rows, precision, args.batch_size, precisions)
-    lines += combination_lines(base, rows, args.combination, precisions)
+    if args.combination:
+        lines += combination_lines(base, rows, args.combination, precisions)
     lines += ['## Configs', '']
     lines += [f'- {e.label}: `{_short(e.config)}`' for e in [base.entry] + context['entries']]
     return '\n'.join(lines) + '\n'
