@@ -140,7 +140,7 @@ def tiny_table(tmp_path_factory):
     main(['--table', '--configs', f'MAE={TINY_MAE}', f'DDAE={TINY_DDAE}', f'LUT={TINY_LUT}',
           f'DDAE+LUT={TINY_DDAE_LUT}', '--baseline', f'mmpretrain MAE={baseline}',
           '--batch-size', '2', '--warmup', '1', '--iters', '2', '--no-memory',
-          '--out', str(out)])
+          '--default-malloc', '--out', str(out)])
     return out.read_text()
 
 
@@ -209,8 +209,32 @@ def test_table_mode_refuses_bad_arguments(tmp_path):
     with pytest.raises(SystemExit):
         main([TINY_MAE, '--configs', TINY_MAE])
     with pytest.raises(SystemExit, match='labels must differ'):
-        main(['--table', '--configs', TINY_MAE, TINY_MAE, '--out', str(tmp_path / 'x.md')])
+        main(['--table', '--configs', TINY_MAE, TINY_MAE, '--out', str(tmp_path / 'x.md'),
+              '--default-malloc'])
     assert not (tmp_path / 'x.md').exists()
+    with pytest.raises(SystemExit):
+        main([TINY_MAE, '--family', 'beitv2'])
+
+
+def test_table_families_choose_baseline_configs_combination_and_file():
+    from tools.benchmark import FAMILIES, ROOT, parse_args, table_entries
+    args = parse_args(['--table'])  # the default: every method on MAE against mmpretrain's
+    assert args.out == osp.join(ROOT, 'docs', 'benchmarks.md')
+    assert args.combination == ['DDAE+LUT', 'DDAE', 'LUT']
+    assert [e.label for e in table_entries(args)] == ['MAE', 'DeepMIM', 'DDAE', 'LUT',
+                                                      'DDAE+LUT']
+    args = parse_args(['--table', '--family', 'beitv2'])
+    assert args.out == osp.join(ROOT, 'docs', 'benchmarks-beitv2.md')
+    assert args.combination is None
+    assert [e.label for e in table_entries(args)] == ['BEiT-v2', 'BEiT-v2 + DeepMIM',
+                                                      'BEiT-v2 + DDAE']
+    assert FAMILIES['beitv2'].baseline.config.startswith('mmpretrain::beitv2/beitv2_')
+    for family in FAMILIES.values():
+        assert all(osp.isfile(e.config) for e in family.configs)
+    # options override the family's
+    args = parse_args(['--table', '--family', 'beitv2', '--out', 'x.md', '--combination',
+                       'a', 'b', 'c'])
+    assert args.out == 'x.md' and args.combination == ['a', 'b', 'c']
 
 
 def test_memory_child_runs_the_bf16_step():

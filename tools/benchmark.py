@@ -4,8 +4,9 @@
         [--warmup N] [--precision {config,fp32,bf16}] [--default-malloc]
         [--cfg-options k=v ...]
     python tools/benchmark.py --table [--family {mae,beitv2}] [--out FILE]
-        [--configs [LABEL=]CONFIG ...] [--baseline [LABEL=]CONFIG] [--batch-size N]
-        [--iters N] [--warmup N] [--no-memory]
+        [--configs [LABEL=]CONFIG ...] [--baseline [LABEL=]CONFIG]
+        [--combination COMBINED PART PART] [--batch-size N] [--iters N] [--warmup N]
+        [--no-memory] [--default-malloc]
 
 A config may also be named as ``mmpretrain::mae/...py``.
 
@@ -66,6 +67,7 @@ from mim_deepsup.engine.cpu_malloc import keep_freed_memory  # noqa: E402
 from mim_deepsup.fileio import atomic_write  # noqa: E402
 
 PRECISIONS = ('fp32', 'bf16')
+DEFAULT_DEVICE = 'cuda' if torch.cuda.is_available() else 'cpu'
 # the training progress t every step is timed at: half-way through training
 PROGRESS = 0.5
 
@@ -299,11 +301,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Benchmark a config\'s training step')
     parser.add_argument('config', nargs='?', help='the config to time (not with --table)')
     parser.add_argument('--baseline', help='a second config, timed alternately; with '
-                        '--table, [LABEL=]CONFIG (default: mmpretrain\'s MAE ViT-B/16)')
+                        '--table, [LABEL=]CONFIG (default: the --family\'s)')
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--iters', type=int, default=10, help='timed steps per config')
     parser.add_argument('--warmup', type=int, default=2, help='untimed steps per config')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--device', default=DEFAULT_DEVICE)
     parser.add_argument('--precision', choices=('config', ) + PRECISIONS, default='config',
                         help='the step\'s optim wrapper: the config\'s own (AmpOptimWrapper '
                         'becomes fp32 without CUDA), OptimWrapper (fp32) or BF16OptimWrapper')
@@ -320,7 +322,7 @@ def parse_args(argv=None):
     table.add_argument('--table', action='store_true',
                        help='time every config against the baseline, in fp32 and bf16, '
                        'and write Markdown tables')
-    table.add_argument('--family', choices=sorted(FAMILIES), default='mae',
+    table.add_argument('--family', choices=sorted(FAMILIES),
                        help='the configs, baseline, combination and output file of the '
                        'table: every method on MAE against mmpretrain\'s MAE (mae), or the '
                        'BEiT-v2 configs against mmpretrain\'s BEiT-v2 (beitv2); the options '
@@ -338,8 +340,9 @@ def parse_args(argv=None):
         parser.error('--batch-size and --iters must be >= 1, --warmup >= 0')
     if args.table == (args.config is not None):
         parser.error('give either CONFIG or --table')
-    if args.configs and not args.table:
-        parser.error('--configs is for --table')
+    if (args.configs or args.family) and not args.table:
+        parser.error('--configs and --family are for --table')
+    args.family = args.family or 'mae'
     family = FAMILIES[args.family]
     if args.out is None:
         args.out = family.out
@@ -352,7 +355,7 @@ def main(argv=None):
     args = parse_args(argv)
     device = torch.device(args.device)
     # the allocator tools/train.py trains with
-    args.malloc = 'glibc defaults (`--default-malloc`)' if args.default_malloc else \
+    args.malloc = 'malloc defaults (`--default-malloc`)' if args.default_malloc else \
         keep_freed_memory()
     if not args.memory_child:
         print(args.malloc)
@@ -583,8 +586,15 @@ def command_line(args) -> str:
         parts += ['--configs'] + list(args.configs)
     if args.baseline:
         parts += ['--baseline', args.baseline]
+    family_combination = FAMILIES[args.family].combination
+    if args.combination and args.combination != list(family_combination or ()):
+        parts += ['--combination'] + list(args.combination)
     parts += ['--batch-size', str(args.batch_size), '--iters', str(args.iters), '--warmup',
               str(args.warmup)]
+    if args.device != DEFAULT_DEVICE:
+        parts += ['--device', args.device]
+    if args.cfg_options:
+        parts += ['--cfg-options'] + [f'{k}={v}' for k, v in args.cfg_options.items()]
     if list(args.precisions) != list(PRECISIONS):
         parts += ['--precisions'] + list(args.precisions)
     if args.no_memory:

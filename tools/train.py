@@ -128,7 +128,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not args.default_malloc:
         done = keep_freed_memory()
-        if os.environ.get('RANK', '0') == '0':
+        if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0':
             print(done)
     cfg = apply_args(Config.fromfile(args.config), args)
     setup_cpu_distributed(cfg)
