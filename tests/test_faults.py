@@ -39,7 +39,8 @@ def fault_cfg(demo_data, work_dir, config=DDAE, max_epochs=3):
 
 def train_tool(cfg_path, work_dir, *extra):
     from tools.train import main
-    main([cfg_path, '--work-dir', str(work_dir), *extra])
+    # --default-malloc: the test process's allocator stays as it is
+    main([cfg_path, '--work-dir', str(work_dir), '--default-malloc', *extra])
 
 
 def final_state(work_dir):

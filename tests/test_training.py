@@ -119,9 +119,16 @@ def test_load_from_and_pretrained_init_cfg(uninterrupted, demo_data, tmp_path):
     assert_same_weights(fresh, full.model)
 
 
-def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys):
+def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys,
+                                                   monkeypatch):
+    import tools.train
     from tools.train import main
     data_root = demo_data['imagenet']
+    # the tool keeps freed memory (recorded here, so that the test process's allocator is
+    # left as it is; tests/test_cpu_malloc.py checks what it does)
+    calls = []
+    monkeypatch.setattr(tools.train, 'keep_freed_memory',
+                        lambda: calls.append(1) or 'malloc: recorded')
     main([
         TINY_MAE, '--work-dir', str(tmp_path),
         '--cfg-options', 'train_cfg.max_epochs=2', 'train_dataloader.num_workers=0',
@@ -132,6 +139,7 @@ def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys):
     ])
     out = capsys.readouterr().out
     assert f'checkpoint: {tmp_path}' in out and 'log: ' in out
+    assert calls == [1] and 'malloc: recorded' in out
     assert osp.isfile(tmp_path / 'epoch_2.pth')
     logs = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     assert logs

@@ -2,9 +2,9 @@
 
 With glibc's defaults, a CPU training step gives most of its activation memory back to the
 kernel when it frees it, and takes it back page by page, each page faulted in and zeroed,
-in the next step: ViT-B DeepMIM at batch 8 faulted in 0.5-1.4 GB per step, and its step was
-10 % slower and less steady for it. Two ``mallopt`` settings stop that (see
-docs/performance.md, "Freed memory kept in the process"):
+in the next step: ViT-B DeepMIM at batch 8 faulted in 0.5-1.4 GB per step, and its fp32
+step took 8.9-9.4 s instead of 8.0-8.2 s, varying more from step to step. Two ``mallopt``
+settings stop that (see docs/performance.md, "Freed memory kept in the process"):
 
 - ``M_MMAP_THRESHOLD`` raised to 1 GiB (or, where glibc refuses that, to 32 MiB, the
   documented maximum on 64-bit): blocks up to it come from the heap, which keeps freed
