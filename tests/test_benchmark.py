@@ -221,20 +221,50 @@ def test_table_families_choose_baseline_configs_combination_and_file():
     args = parse_args(['--table'])  # the default: every method on MAE against mmpretrain's
     assert args.out == osp.join(ROOT, 'docs', 'benchmarks.md')
     assert args.combination == ['DDAE+LUT', 'DDAE', 'LUT']
-    assert [e.label for e in table_entries(args)] == ['MAE', 'DeepMIM', 'DDAE', 'LUT',
-                                                      'DDAE+LUT']
+    assert [e.label for e in table_entries(args)] == [
+        'mmpretrain MAE as released', 'MAE', 'DeepMIM', 'DDAE', 'LUT', 'DDAE+LUT']
     args = parse_args(['--table', '--family', 'beitv2'])
     assert args.out == osp.join(ROOT, 'docs', 'benchmarks-beitv2.md')
     assert args.combination is None
-    assert [e.label for e in table_entries(args)] == ['BEiT-v2', 'BEiT-v2 + DeepMIM',
-                                                      'BEiT-v2 + DDAE']
+    assert [e.label for e in table_entries(args)] == [
+        'mmpretrain BEiT-v2 as released', 'BEiT-v2', 'BEiT-v2 + DeepMIM', 'BEiT-v2 + DDAE']
     assert FAMILIES['beitv2'].baseline.config.startswith('mmpretrain::beitv2/beitv2_')
     for family in FAMILIES.values():
-        assert all(osp.isfile(e.config) for e in family.configs)
+        released, ours = family.configs[:2]
+        # the first row is the baseline's config without the baseline's overrides
+        assert released.config == family.baseline.config and not released.options
+        assert all(osp.isfile(e.config) for e in family.configs[1:])
+    # --cfg-options add to a row's own options
+    args = parse_args(['--table', '--cfg-options', 'model.backbone.drop_path_rate=0.1'])
+    assert [e.options for e in table_entries(args)][:2] == [
+        {'model.backbone.drop_path_rate': 0.1}] * 2
     # options override the family's
     args = parse_args(['--table', '--family', 'beitv2', '--out', 'x.md', '--combination',
                        'a', 'b', 'c'])
     assert args.out == 'x.md' and args.combination == ['a', 'b', 'c']
+
+
+@pytest.mark.parametrize('family', ['mae', 'beitv2'])
+def test_table_baseline_runs_our_bases_optimizer(family):
+    """The baseline differs from our plain config (techniques off) in no optimizer
+    setting, so a ratio to it measures the technique and not the optimizer; the config as
+    released differs in ``fused`` alone."""
+    from tools.benchmark import FAMILIES, load_config
+    base, (released, ours) = FAMILIES[family].baseline, FAMILIES[family].configs[:2]
+
+    def optimizer(entry):
+        cfg = load_config(entry.config, entry.options).optim_wrapper.optimizer.to_dict()
+        cfg.pop('_scope_', None)
+        return cfg
+
+    assert optimizer(base) == optimizer(ours)
+    assert optimizer(ours)['fused'] is True
+    assert {k: v for k, v in optimizer(base).items() if k != 'fused'} == optimizer(released)
+    assert 'fused' not in optimizer(released)
+    # the table names the baseline's override next to its config
+    from tools.benchmark import _described
+    assert _described(base) == f'`{base.config}` with `optim_wrapper.optimizer.fused=True`'
+    assert _described(released) == f'`{released.config}`'
 
 
 def test_memory_child_runs_the_bf16_step():
