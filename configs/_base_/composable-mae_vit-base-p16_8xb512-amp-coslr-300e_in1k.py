@@ -27,8 +27,9 @@ train_dataloader = dict(
     ]))
 # frozen parts (EMA teacher, frozen target networks) left out of the optimizer with one log
 # line each, not one warning per parameter. Fused AdamW: mmengine makes one parameter group
-# per parameter, which the default AdamW steps one by one in Python (CPU: -0.14 s of a 3 s
-# MAE ViT-B step, docs/benchmarks.md); the same update to ~1e-7 (tests/test_fast_paths.py)
+# per parameter, which the default AdamW steps one by one in Python (CPU: mmpretrain's MAE
+# ViT-B step takes 1.037x the fused one, docs/benchmarks.md); the same update to ~1e-7
+# (tests/test_fast_paths.py)
 optim_wrapper = dict(constructor='SkipFrozenOptimWrapperConstructor',
                      optimizer=dict(fused=True))
 # the same seed on every process (mmpretrain's MAE: diff_rank_seed=True). Masks stay
