@@ -2,6 +2,7 @@
 mode on tiny configs. Nothing here asserts a timing: the machine's load varies."""
 import math
 import os.path as osp
+import subprocess
 
 import pytest
 import torch
@@ -234,21 +235,74 @@ def test_table_families_choose_baseline_configs_combination_and_file():
         # the first row is the baseline's config without the baseline's overrides
         assert released.config == family.baseline.config and not released.options
         assert all(osp.isfile(e.config) for e in family.configs[1:])
-    # --cfg-options add to a row's own options
-    args = parse_args(['--table', '--cfg-options', 'model.backbone.drop_path_rate=0.1'])
-    assert [e.options for e in table_entries(args)][:2] == [
-        {'model.backbone.drop_path_rate': 0.1}] * 2
     # options override the family's
     args = parse_args(['--table', '--family', 'beitv2', '--out', 'x.md', '--combination',
                        'a', 'b', 'c'])
     assert args.out == 'x.md' and args.combination == ['a', 'b', 'c']
 
 
+def test_table_options_add_to_a_family_s_own(monkeypatch):
+    import tools.benchmark as bm
+    monkeypatch.setitem(bm.FAMILIES, 'tiny', bm.Family(
+        bm.Entry('base', TINY_MAE, {'a': 1}), (bm.Entry('row', TINY_MAE, {'b': 2}), ),
+        None, 'x.md'))
+    args = bm.parse_args(['--table', '--family', 'tiny', '--cfg-options', 'c=3',
+                          '--baseline-cfg-options', 'a=5', 'd=4'])
+    assert [e.options for e in bm.table_entries(args)] == [{'b': 2, 'c': 3}]
+    assert bm.table_baseline(args).options == {'a': 5, 'd': 4}
+    assert '--cfg-options c=3 --baseline-cfg-options a=5 d=4' in bm.command_line(args)
+    args = bm.parse_args(['--table', '--family', 'tiny'])
+    assert bm.table_baseline(args).options == {'a': 1}
+    with pytest.raises(SystemExit):  # a single config's baseline options need a baseline
+        bm.parse_args([TINY_MAE, '--baseline-cfg-options', 'a=1'])
+
+
+def test_table_baseline_options_reach_its_step_and_memory_pass(tmp_path, monkeypatch):
+    """The baseline's overrides are those its step runs with (here a mask ratio of 0.5:
+    twice the visible patches, so our identical MAE at 0.75 counts fewer FLOPs) and those
+    its memory pass gets."""
+    import tools.benchmark as bm
+    memory = []
+
+    def peak_memory_mib(config, batch_size, steps, device, options, *rest):
+        memory.append(options)
+        return 1.0
+
+    monkeypatch.setattr(bm, 'peak_memory_mib', peak_memory_mib)
+    out = tmp_path / 't.md'
+    bm.main(['--table', '--configs', f'MAE={TINY_MAE}', '--baseline', f'half={TINY_MAE}',
+             '--baseline-cfg-options', 'model.backbone.mask_ratio=0.5', '--precisions',
+             'fp32', '--iters', '1', '--warmup', '0', '--default-malloc', '--out', str(out)])
+    text = out.read_text()
+    config = osp.relpath(TINY_MAE, ROOT)
+    assert f'- baseline: half (`{config}` with `model.backbone.mask_ratio=0.5`)' in text
+    assert '--baseline-cfg-options model.backbone.mask_ratio=0.5' in text
+    row = parse_tables(text)['fp32 (`OptimWrapper`)'][1]
+    assert row['method'] == 'MAE' and float(row['FLOPs ratio']) < 0.9
+    assert memory == [{'model.backbone.mask_ratio': 0.5}, None]  # the baseline's, then MAE's
+
+
+def test_single_mode_baseline_options_reach_its_step(capsys):
+    from tools.benchmark import main
+    main([TINY_MAE, '--baseline', TINY_MAE, '--baseline-cfg-options',
+          'model.backbone.mask_ratio=0.5', '--iters', '1', '--warmup', '0', '--no-memory',
+          '--default-malloc'])
+    ratio = capsys.readouterr().out.split('FLOPs ratio to baseline: ')[1].split()[0]
+    assert float(ratio) < 0.9  # the baseline encodes twice the visible patches
+
+
+def test_memory_pass_runs_with_the_overrides():
+    from tools.benchmark import peak_memory_mib
+    with pytest.raises(subprocess.CalledProcessError):  # the child builds what it is given
+        peak_memory_mib(TINY_MAE, 2, 1, torch.device('cpu'),
+                        cfg_options={'model.backbone.arch': 'no-such-arch'})
+
+
 @pytest.mark.parametrize('family', ['mae', 'beitv2'])
 def test_table_baseline_runs_our_bases_optimizer(family):
-    """The baseline differs from our plain config (techniques off) in no optimizer
-    setting, so a ratio to it measures the technique and not the optimizer; the config as
-    released differs in ``fused`` alone."""
+    """The baseline's optimizer settings (type, lr, betas, weight decay, fused) are our
+    plain config's (techniques off), so a ratio to it measures the technique and not the
+    optimizer; the config as released differs in ``fused`` alone."""
     from tools.benchmark import FAMILIES, load_config
     base, (released, ours) = FAMILIES[family].baseline, FAMILIES[family].configs[:2]
 

@@ -2,11 +2,12 @@
 
     python tools/benchmark.py CONFIG [--baseline CONFIG] [--batch-size N] [--iters N]
         [--warmup N] [--precision {config,fp32,bf16}] [--default-malloc]
-        [--cfg-options k=v ...]
+        [--cfg-options k=v ...] [--baseline-cfg-options k=v ...]
     python tools/benchmark.py --table [--family {mae,beitv2}] [--out FILE]
         [--configs [LABEL=]CONFIG ...] [--baseline [LABEL=]CONFIG]
         [--combination COMBINED PART PART] [--batch-size N] [--iters N] [--warmup N]
-        [--no-memory] [--default-malloc]
+        [--no-memory] [--default-malloc] [--cfg-options k=v ...]
+        [--baseline-cfg-options k=v ...]
 
 A config may also be named as ``mmpretrain::mae/...py``.
 
@@ -326,8 +327,11 @@ def parse_args(argv=None):
                         'for the next step, as tools/train.py does (docs/performance.md)')
     parser.add_argument('--memory-child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override keys of CONFIG (with --table: of every config in '
-                        '--configs; never of the baseline)')
+                        help='override keys of CONFIG (with --table: of every row, added to '
+                        'a family row\'s own; never of the baseline)')
+    parser.add_argument('--baseline-cfg-options', nargs='+', action=DictAction,
+                        help='override keys of the baseline (with --table: added to the '
+                        'family baseline\'s own, e.g. optim_wrapper.optimizer.fused=True)')
     table = parser.add_argument_group('table mode')
     table.add_argument('--table', action='store_true',
                        help='time every config against the baseline, in fp32 and bf16, '
@@ -352,6 +356,8 @@ def parse_args(argv=None):
         parser.error('give either CONFIG or --table')
     if (args.configs or args.family) and not args.table:
         parser.error('--configs and --family are for --table')
+    if args.baseline_cfg_options and not (args.baseline or args.table):
+        parser.error('--baseline-cfg-options needs --baseline')
     args.family = args.family or 'mae'
     family = FAMILIES[args.family]
     if args.out is None:
@@ -393,7 +399,7 @@ def run(args, device):
 
     configs = [(args.config, args.cfg_options)]
     if args.baseline:
-        configs.append((args.baseline, None))
+        configs.append((args.baseline, args.baseline_cfg_options))
     steps, sizes = [], []
     for config, options in configs:
         step, size, _ = build_step(config, args.batch_size, device, options, args.precision)
@@ -466,6 +472,13 @@ def parse_entry(text: str) -> Entry:
     return Entry(label, config)
 
 
+def table_baseline(args) -> Entry:
+    """``--baseline`` or the family's, with ``--baseline-cfg-options`` added."""
+    base = parse_entry(args.baseline) if args.baseline else FAMILIES[args.family].baseline
+    return Entry(base.label, base.config,
+                 {**(base.options or {}), **(args.baseline_cfg_options or {})})
+
+
 def table_entries(args) -> List[Entry]:
     if not args.configs:
         return [Entry(e.label, e.config, {**(e.options or {}), **(args.cfg_options or {})})
@@ -525,7 +538,7 @@ def measure_memory(measured: Measured, args, device, precisions) -> None:
 
 def run_table(args, device):
     precisions = list(dict.fromkeys(args.precisions))
-    baseline = parse_entry(args.baseline) if args.baseline else FAMILIES[args.family].baseline
+    baseline = table_baseline(args)
     entries = table_entries(args)
     context = machine_context(args, device, baseline, entries, precisions)
     base_steps, _, base = build_measured(baseline, args, device, precisions)
@@ -603,8 +616,10 @@ def command_line(args) -> str:
               str(args.warmup)]
     if args.device != DEFAULT_DEVICE:
         parts += ['--device', args.device]
-    if args.cfg_options:
-        parts += ['--cfg-options'] + [f'{k}={v}' for k, v in args.cfg_options.items()]
+    for flag, options in (('--cfg-options', args.cfg_options),
+                          ('--baseline-cfg-options', args.baseline_cfg_options)):
+        if options:
+            parts += [flag] + [f'{k}={v}' for k, v in options.items()]
     if list(args.precisions) != list(PRECISIONS):
         parts += ['--precisions'] + list(args.precisions)
     if args.no_memory:
