@@ -10,20 +10,28 @@ from mim_deepsup.engine import cpu_malloc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# pages faulted in by the last of 5 rounds of: 20 tensors of 24 to 1 MiB written, then
-# freed. Each group of 53 MiB is more than the 48 MiB that glibc's adaptive trim threshold
-# reaches after blocks of 24 MiB, so with the defaults the heap shrinks every round.
+# pages faulted in by the last of 5 rounds of: 20 blocks of 24 to 1 MiB malloc'ed, written
+# and freed, straight through libc (a step's tensors interleave small allocations of their
+# own, which with the defaults may or may not sit above the freed blocks and so stop the
+# heap's trimming from run to run; seen: 0 or 36 832 faults in the last round). Each group
+# of 53 MiB is more than the 48 MiB that glibc's adaptive trim threshold reaches after
+# blocks of 24 MiB, so with the defaults the heap shrinks every round.
 SIZES_MIB = (24, 16, 8, 4, 1) * 4
 PROBE = f'''
-import resource, sys
-import torch
+import ctypes, resource, sys
 from mim_deepsup.engine.cpu_malloc import keep_freed_memory
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
 if sys.argv[1] == 'keep':
     print(keep_freed_memory(), file=sys.stderr)
 for _ in range(5):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    blocks = [torch.ones(mib * 2**18) for mib in {SIZES_MIB}]
-    del blocks
+    blocks = [libc.malloc(mib << 20) for mib in {SIZES_MIB}]
+    for block, mib in zip(blocks, {SIZES_MIB}):
+        ctypes.memset(block, 1, mib << 20)
+    for block in blocks:
+        libc.free(block)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 print(faults)
 '''
@@ -41,7 +49,7 @@ def _faults_of_a_round(mode: str) -> int:
 
 @pytest.mark.skipif(cpu_malloc._glibc() is None, reason='glibc only')
 def test_freed_memory_is_reused_without_page_faults():
-    # glibc's defaults give the memory back and fault it in again every round: 54272
+    # glibc's defaults give the memory back and fault it in again every round: 54240
     # faults of 4 KiB pages (fewer where transparent huge pages are always on: one per
     # 2 MiB); kept, the last round reuses the heap the first one grew: none
     default, kept = _faults_of_a_round('default'), _faults_of_a_round('keep')
