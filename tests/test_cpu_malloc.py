@@ -13,9 +13,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # pages faulted in by the last of 5 rounds of: 20 blocks of 24 to 1 MiB malloc'ed, written
 # and freed, straight through libc (a step's tensors interleave small allocations of their
 # own, which with the defaults may or may not sit above the freed blocks and so stop the
-# heap's trimming from run to run; seen: 0 or 36 832 faults in the last round). Each group
-# of 53 MiB is more than the 48 MiB that glibc's adaptive trim threshold reaches after
-# blocks of 24 MiB, so with the defaults the heap shrinks every round.
+# heap's trimming from run to run; seen: 0, 36 832 or 40 160 faults in the last round).
+# Each group of 53 MiB is more than the 48 MiB that glibc's adaptive trim threshold
+# reaches after blocks of 24 MiB, so with the defaults the heap shrinks every round.
 SIZES_MIB = (24, 16, 8, 4, 1) * 4
 PROBE = f'''
 import ctypes, resource, sys

@@ -32,12 +32,11 @@ docs/benchmarks-beitv2.md; or ``--configs`` against ``--baseline``) against the 
 config they build on, run with the fused AdamW our bases switch on, so that a ratio
 measures what a method adds and not the optimizer (the config as released is a row of its
 own). It runs in one process, in fp32 and in bf16 (the step under ``BF16OptimWrapper``).
-Each config is built
-in turn; every timed round runs its fp32 step, the baseline's fp32 step, its bf16 step and
-the baseline's bf16 step, so the paired ratios compare steps taken under the same machine
-state. The Markdown tables (and a line comparing DDAE+LUT's extra cost with DDAE's plus
-LUT's) are rewritten atomically after each config, so an interrupted run leaves the rows
-measured so far.
+Each config is built in turn; every timed round runs its fp32 step, the baseline's fp32
+step, its bf16 step and the baseline's bf16 step, so the paired ratios compare steps taken
+under the same machine state. The Markdown tables (and a line comparing DDAE+LUT's extra
+cost with DDAE's plus LUT's) are rewritten atomically after each config, so an interrupted
+run leaves the rows measured so far.
 """
 import argparse
 import datetime
@@ -283,6 +282,11 @@ def resident_peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def option_args(flag: str, options: Optional[dict]) -> List[str]:
+    """``[flag, 'k=v', ...]`` for config overrides, as ``DictAction`` reads them back."""
+    return [flag] + [f'{k}={v}' for k, v in options.items()] if options else []
+
+
 def peak_memory_mib(config, batch_size, steps, device, cfg_options=None,
                     precision: str = 'config', default_malloc: bool = False) -> float:
     """CUDA: max allocated memory of ``steps`` steps; CPU: peak resident memory of a fresh
@@ -298,8 +302,7 @@ def peak_memory_mib(config, batch_size, steps, device, cfg_options=None,
            '--iters', str(steps), '--precision', precision, '--memory-child']
     if default_malloc:  # the child's allocator as the timed process's
         cmd.append('--default-malloc')
-    if cfg_options:
-        cmd += ['--cfg-options'] + [f'{k}={v}' for k, v in cfg_options.items()]
+    cmd += option_args('--cfg-options', cfg_options)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 
@@ -472,16 +475,20 @@ def parse_entry(text: str) -> Entry:
     return Entry(label, config)
 
 
+def merged(options: Optional[dict], more: Optional[dict]) -> dict:
+    """A row's own config overrides with the command line's added (theirs win)."""
+    return {**(options or {}), **(more or {})}
+
+
 def table_baseline(args) -> Entry:
     """``--baseline`` or the family's, with ``--baseline-cfg-options`` added."""
     base = parse_entry(args.baseline) if args.baseline else FAMILIES[args.family].baseline
-    return Entry(base.label, base.config,
-                 {**(base.options or {}), **(args.baseline_cfg_options or {})})
+    return Entry(base.label, base.config, merged(base.options, args.baseline_cfg_options))
 
 
 def table_entries(args) -> List[Entry]:
     if not args.configs:
-        return [Entry(e.label, e.config, {**(e.options or {}), **(args.cfg_options or {})})
+        return [Entry(e.label, e.config, merged(e.options, args.cfg_options))
                 for e in FAMILIES[args.family].configs]
     entries = [Entry(e.label, e.config, args.cfg_options)
                for e in map(parse_entry, args.configs)]
@@ -616,10 +623,8 @@ def command_line(args) -> str:
               str(args.warmup)]
     if args.device != DEFAULT_DEVICE:
         parts += ['--device', args.device]
-    for flag, options in (('--cfg-options', args.cfg_options),
-                          ('--baseline-cfg-options', args.baseline_cfg_options)):
-        if options:
-            parts += [flag] + [f'{k}={v}' for k, v in options.items()]
+    parts += option_args('--cfg-options', args.cfg_options)
+    parts += option_args('--baseline-cfg-options', args.baseline_cfg_options)
     if list(args.precisions) != list(PRECISIONS):
         parts += ['--precisions'] + list(args.precisions)
     if args.no_memory:
