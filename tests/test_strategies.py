@@ -458,5 +458,8 @@ def fsdp_loss_scaler(out):
 
 
 if __name__ == '__main__':
+    sys.path.insert(0, ROOT)
+    from tools.train import close_distributed
     {'wrap_vit_large': wrap_vit_large, 'ema_under_fsdp': ema_under_fsdp,
      'fsdp_loss_scaler': fsdp_loss_scaler}[sys.argv[1]](*sys.argv[2:])
+    close_distributed()  # a rank exiting with its gloo group open may abort

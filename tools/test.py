@@ -15,7 +15,11 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import mim_deepsup  # noqa: E402,F401  (registers components)
-from tools.train import parse_with_launcher_args, setup_cpu_distributed  # noqa: E402
+from tools.train import (  # noqa: E402
+    close_distributed,
+    parse_with_launcher_args,
+    setup_cpu_distributed,
+)
 
 
 def parse_args(argv=None):
@@ -50,6 +54,7 @@ def main(argv=None):
         with tempfile.NamedTemporaryFile('w', dir=out_dir, delete=False, suffix='.tmp') as f:
             json.dump({k: float(v) for k, v in metrics.items()}, f, indent=2)
         os.replace(f.name, args.out)
+    close_distributed()
 
 
 if __name__ == '__main__':

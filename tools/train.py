@@ -124,6 +124,19 @@ def setup_cpu_distributed(cfg: Config) -> None:
     cfg.model_wrapper_cfg.setdefault('device_ids', None)
 
 
+def close_distributed() -> None:
+    """Wait for every rank, then shut the process group down before the interpreter exits.
+
+    mmengine leaves the group open; with gloo, a rank that exits with it open aborts now and
+    then ("terminate called without an active exception", SIGABRT, 6 of 40 two-rank CPU
+    runs) after its checkpoint is saved. The barrier keeps a rank from closing its
+    connections while another still reads from them.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not args.default_malloc:
@@ -146,6 +159,7 @@ def main(argv=None):
         with open(ckpt) as f:
             print(f'checkpoint: {f.read().strip()}')
         print(f'log: {runner.log_dir}')
+    close_distributed()
 
 
 if __name__ == '__main__':
