@@ -1,50 +1,160 @@
-"""The main job, shortened: every method pretrained, evaluated and fine-tuned in one run,
-and a table made of what the runs logged."""
-import glob
+"""The main job: its real-image data, its metrics and verdicts, and a --quick run whose
+report must come from the runs (and must show that MAE learned something)."""
 import json
-import math
+import os
 import os.path as osp
 
 import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mim_deepsup.analysis.metrics import linear_probe_accuracy
+from mim_deepsup.datasets.digits import SEG_DIGIT_CLASSES, digit_canvas, write_digit_data
+from mim_deepsup.main_job.claims import judge, last_blocks, spread, verdict
+from mim_deepsup.main_job.job import main
+
+SMALL = dict(num_train=40, num_val=20, seg_train=6, seg_val=4)
 
 
-def logged(work_dir, key):
-    """The values of ``key`` in the scalars mmengine's visualizer wrote for a run."""
-    path = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))[-1]
-    with open(path) as f:
-        return [r[key] for r in map(json.loads, f) if key in r]
+def tree(root):
+    files = {}
+    for where, _, names in os.walk(root):
+        for name in names:
+            with open(osp.join(where, name), 'rb') as f:
+                files[osp.relpath(osp.join(where, name), root)] = f.read()
+    return files
 
 
-def unsmoothed(values):
-    """mmengine logs each iteration's loss as the mean of the last (up to) 10 iterations;
-    for the first 10 that mean inverts exactly to the iterations' own losses."""
-    assert len(values) <= 10
-    return [(n + 1) * s - n * prev for n, (s, prev) in enumerate(zip(values, [0] + values))]
+def test_digit_data_is_deterministic_and_laid_out(tmp_path):
+    a = write_digit_data(str(tmp_path / 'a'), **SMALL)
+    write_digit_data(str(tmp_path / 'b'), **SMALL)
+    files = tree(a['root'])
+    assert files == tree(str(tmp_path / 'b'))
+    train = [k for k in files if k.startswith('cls/train/')]
+    val = [k for k in files if k.startswith('cls/val/')]
+    assert len(train) == 40 and len(val) == 20
+    assert {k.split('/')[2] for k in train} <= {str(d) for d in range(10)}
+    assert not {k.split('/')[-1] for k in train} & {k.split('/')[-1] for k in val}
+    image = Image.open(osp.join(a['root'], train[0]))
+    assert image.mode == 'RGB' and image.size == (32, 32)
+    assert len([k for k in files if k.startswith('seg/images/training/')]) == 6
+    label = np.asarray(Image.open(osp.join(a['seg'], 'annotations', 'training', '0000.png')))
+    assert label.shape == (64, 64) and set(np.unique(label)) <= set(range(12))
+    assert files['seg/classes.txt'].decode().split() == list(SEG_DIGIT_CLASSES)
+    # kept when asked again with the same arguments; replaced with others
+    stamp = os.stat(osp.join(a['root'], 'meta.json')).st_mtime_ns
+    write_digit_data(a['root'], **SMALL)
+    assert os.stat(osp.join(a['root'], 'meta.json')).st_mtime_ns == stamp
+    write_digit_data(a['root'], **dict(SMALL, num_val=30))
+    assert len([k for k in tree(a['root']) if k.startswith('cls/val/')]) == 30
 
 
-def test_main_job_table_comes_from_the_runs(demo_data, tmp_path, capsys):
-    from tools.main_job import main
-    work = tmp_path / 'main'
-    rows = main(['--work-dir', str(work), '--data', demo_data['root'], '--epochs', '2',
-                 '--seg-iters', '2', '--log-interval', '1'])
-    assert [r['method'] for r in rows] == ['mae', 'deepmim', 'ddae', 'lut']
-    out = capsys.readouterr().out
-    table = (work / 'summary.md').read_text()
-    assert table.splitlines()[0].startswith('| method | pretrain loss')
-    for row in rows:
-        method = row['method']
-        for key in ('loss', 'pixel_loss', 'knn', 'miou', 'step_time'):
-            assert math.isfinite(row[key]), (method, key)
-        # the last epoch's losses as the log has them (2 epochs of 1 iteration: 32 images)
-        losses = unsmoothed(logged(work / method / 'pretrain', 'loss'))
-        assert len(losses) == 2
-        np.testing.assert_allclose(row['loss'], losses[-1], rtol=1e-5)
-        assert row['miou'] == logged(work / method / 'seg', 'mIoU')[-1]
-        assert f'| {method} | {row["loss"]:.4f} |' in table
-        for name in ('knn', 'aad', 'cka', 'diversity', 'spectrum', 'reconstruction'):
-            png = work / method / 'analysis' / f'{name}.png'
-            assert png.exists() and f'{method}: {png}' in out
-    assert rows[2]['pixel_loss'] != rows[2]['loss']  # DDAE: loss_mim plus its aux losses
-    assert rows[0]['pixel_loss'] == rows[0]['loss']  # MAE: one loss
-    assert 'k-NN references: raw pixels' in table
-    assert table.strip() in out  # printed as written
+def test_digit_canvas_labels_each_digit_by_its_class():
+    digits = np.zeros((4, 28, 28), np.uint8)
+    digits[:, 10:18, 10:18] = 255  # a square stroke
+    digits[:, 9, 10:18] = 64  # an anti-aliased rim above it
+    labels = np.array([3, 7, 1, 9])
+    image, label, used = digit_canvas(digits, labels, np.random.default_rng(5), 64)
+    present = set(np.unique(label)) - {0, 1}
+    assert present == {2 + int(c) for c in labels[:used]}
+    assert (label[image >= 128] >= 2).all()  # strokes carry a digit's class
+    assert (label[(image >= 32) & (image < 128)] == 0).all()  # the rim is ignored
+    assert (label[image < 32] == 1).all()  # the rest is background
+    assert 2 <= used <= 4 and (label >= 2).sum() == used * 64
+
+
+def test_verdicts_from_hand_computed_spreads():
+    method, mae = spread([80.0, 82.0, 84.0]), spread([70.0, 71.0, 72.0])
+    assert method['mean'] == 82.0 and method['std'] == 2.0 and mae['std'] == 1.0
+    # difference 11, se = sqrt(4/3 + 1/3) = 1.29: holds
+    result = verdict(method, mae, sign=1)
+    assert result['difference'] == pytest.approx(11.0)
+    assert result['se'] == pytest.approx((5 / 3)**0.5)
+    assert result['verdict'] == 'holds'
+    assert verdict(method, mae, sign=-1)['verdict'] == 'does not hold'
+    assert verdict(spread([71.0, 73.0, 75.0]), mae, 1)['verdict'] == 'within noise'  # 2 < 2.58
+    assert verdict(spread([80.0]), spread([70.0]), 1)['verdict'] == 'one seed'
+    assert last_blocks(6) == [5, 6] and last_blocks(12) == [9, 10, 11, 12]
+
+
+def test_claims_read_the_runs_blocks():
+    def run(knn_blocks, aad_blocks, knn, miou, taps=()):
+        return dict(evaluate=dict(knn_blocks=knn_blocks, aad_blocks=aad_blocks, knn=knn,
+                                  taps={'deepmim': list(taps)} if taps else {}),
+                    segment=dict(miou=miou))
+    mae = [run([10, 20, 30, 40, 50, 60], [5, 5, 5, 5, 8, 8], 60 + s, 30 + s) for s in range(3)]
+    deepmim = [run([10, 20, 35, 45, 55, 61], [5] * 6, 61 + s, 29 + s, taps=(3, 4, 5))
+               for s in range(3)]
+    ddae = [run([10] * 6, [5, 5, 5, 5, 4, 4 + 0.1 * s], 40 + s, 30 + s) for s in range(3)]
+    rows = {(r['method'], r['claim']): r for r in judge(
+        dict(mae=mae, deepmim=deepmim, ddae=ddae), ['mae', 'deepmim', 'ddae'])}
+    inter = rows[('deepmim', "intermediate blocks' k-NN above MAE's")]
+    assert inter['value']['mean'] == pytest.approx(45.0)  # blocks 3-5: 35, 45, 55
+    assert inter['mae']['mean'] == pytest.approx(40.0)  # 30, 40, 50
+    assert inter['verdict'] == 'holds'  # no spread over seeds, a difference of 5
+    local = rows[('ddae', "deep blocks more local than MAE's")]
+    assert local['value']['mean'] == pytest.approx(4.05)  # blocks 5, 6 (last third)
+    assert local['difference'] == pytest.approx(8 - 4.05) and local['verdict'] == 'holds'
+    assert rows[('ddae', "k-NN above MAE's")]['verdict'] == 'does not hold'
+    assert rows[('deepmim', "mIoU above MAE's")]['verdict'] == 'within noise'
+
+
+def test_linear_probe_separates_what_is_separable():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 3
+    centres = torch.tensor([[4.0, 0.0], [0.0, 4.0], [-4.0, -4.0]])
+    features = centres[labels] + torch.randn(300, 2, generator=generator) * 0.5
+    features = torch.cat([features, torch.randn(300, 6, generator=generator)], 1)
+    assert linear_probe_accuracy(features[:200], labels[:200], features[200:], labels[200:],
+                                 3) == 100.0
+    shuffled = labels[torch.randperm(300, generator=generator)]
+    chance = linear_probe_accuracy(features[:200], shuffled[:200], features[200:],
+                                   shuffled[200:], 3)
+    assert chance < 50.0
+
+
+def test_bad_data_folders_are_named(tmp_path, capsys):
+    missing = tmp_path / 'nothing'
+    with pytest.raises(SystemExit, match=f'{missing}: no such folder; expected train/'):
+        main(['--data', str(missing), '--work-dir', str(tmp_path / 'w')])
+    (tmp_path / 'd' / 'train' / 'a').mkdir(parents=True)
+    Image.new('RGB', (8, 8)).save(tmp_path / 'd' / 'train' / 'a' / 'x.png')
+    with pytest.raises(SystemExit, match=r'no class folders in val/; expected train/'):
+        main(['--data', str(tmp_path / 'd'), '--work-dir', str(tmp_path / 'w')])
+    (tmp_path / 'd' / 'val' / 'a').mkdir(parents=True)
+    (tmp_path / 'd' / 'val' / 'a' / 'broken.png').write_bytes(b'not a png')
+    with pytest.raises(SystemExit, match=r'val/a/broken.png: not a readable image'):
+        main(['--data', str(tmp_path / 'd'), '--work-dir', str(tmp_path / 'w')])
+
+
+@pytest.mark.slow
+def test_quick_job_reports_its_runs_and_learns(tmp_path):
+    work = tmp_path / 'job'
+    args = ['--quick', '--work-dir', str(work), '--digits', str(tmp_path / 'digits')]
+    report = main(args)
+    with open(work / 'report.json') as f:
+        assert json.load(f)['summary'] == json.loads(json.dumps(report['summary']))
+    for name in ('report.md', 'scores.png', 'knn_blocks.png', 'aad_blocks.png',
+                 'reconstructions.png', 'losses.png'):
+        assert (work / name).stat().st_size > 0
+    mae = report['runs']['mae']
+    for run in mae:  # the report's numbers are the runs' own
+        with open(work / 'mae' / f'seed{run["seed"]}' / 'evaluate.json') as f:
+            assert json.load(f)['result']['knn'] == run['evaluate']['knn']
+    # pretraining on real digits beats the untrained ViT
+    untrained = np.mean(report['references']['untrained']['knn'])
+    assert report['summary']['mae']['k-NN top-1 (%)']['mean'] > untrained + 2
+    assert len(report['claims']) == 9
+    # a changed checkpoint is evaluated anew; everything else is reused
+    checkpoint = mae[1]['pretrain']['checkpoint']
+    state = torch.load(checkpoint, weights_only=True)
+    for key, value in state['state_dict'].items():
+        if key.startswith('backbone.layers.') and value.is_floating_point():
+            value.add_(torch.randn_like(value) * value.std())
+    torch.save(state, checkpoint)
+    again = main(args)
+    changed = again['runs']['mae']
+    assert changed[1]['evaluate']['knn'] != mae[1]['evaluate']['knn']
+    assert changed[0]['evaluate'] == mae[0]['evaluate']
+    assert again['runs']['lut'] == report['runs']['lut']

@@ -6,6 +6,7 @@
 - :func:`head_diversity`: mean KL divergence between the attention maps of a layer's heads.
 - :func:`feature_spectrum`: eigenvalues of the feature covariance (LUT's spectrum analysis).
 - :func:`knn_predict`, :func:`knn_accuracy`: DINO's temperature-weighted k-NN classifier.
+- :func:`linear_probe_accuracy`: a logistic-regression probe of frozen features.
 
 Everything runs on the inputs' device; sums over many values are taken in float64.
 """
@@ -351,4 +352,55 @@ def knn_accuracy(train_features: Tensor, train_labels: Tensor, test_features: Te
                         temperature=temperature, chunk=chunk)
     # fraction of correct predictions, in percent
     correct = (preds == test_labels.to(preds.device).long()).double().mean()
+    return 100.0 * correct.item()
+
+
+# --------------------------------------------------------------------------------------
+# Linear probe
+# --------------------------------------------------------------------------------------
+
+
+def linear_probe_accuracy(train_features: Tensor, train_labels: Tensor, test_features: Tensor,
+                          test_labels: Tensor, num_classes: int, weight_decay: float = 1e-4,
+                          max_iter: int = 200) -> float:
+    """Top-1 accuracy (percent) of a linear classifier fitted to frozen features.
+
+    Features are standardised with the training set's per-dimension mean and standard
+    deviation; a multinomial logistic regression ``softmax(x W + b)`` is fitted to the whole
+    training set by L-BFGS from zero, minimising ``CE + weight_decay / 2 * ||W||^2``, in
+    float64. Deterministic: the same features give the same accuracy.
+
+    Args:
+        train_features: (N, d); train_labels: (N,) class indices in [0, num_classes).
+        test_features: (M, d); test_labels: (M,).
+
+    Returns:
+        Python float in [0, 100].
+    """
+    _check_features(train_features, 'train_features', min_samples=2)
+    _check_features(test_features, 'test_features')
+    _check_labels(train_labels, 'train_labels', train_features.shape[0], num_classes)
+    _check_labels(test_labels, 'test_labels', test_features.shape[0], num_classes)
+    x = train_features.double()
+    mean, std = x.mean(0), x.std(0).clamp(min=1e-6)
+    x = (x - mean) / std  # (N, d)
+    y = train_labels.to(x.device).long()
+    weight = torch.zeros(x.shape[1], num_classes, dtype=x.dtype, device=x.device,
+                         requires_grad=True)
+    bias = torch.zeros(num_classes, dtype=x.dtype, device=x.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=max_iter,
+                                  line_search_fn='strong_wolfe')
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(x @ weight + bias, y) + 0.5 * weight_decay * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        test = (test_features.to(x) - mean) / std
+        predicted = (test @ weight + bias).argmax(1)
+    correct = (predicted == test_labels.to(predicted.device).long()).double().mean()
     return 100.0 * correct.item()

