@@ -1,6 +1,7 @@
 """Writing files so that an interrupted run never leaves a half-written one."""
 import os
 import os.path as osp
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, Union
@@ -30,6 +31,23 @@ def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_folder(root: str, fill: Callable[[str], object], prefix: str = '.partial-') -> None:
+    """Call ``fill(folder)`` on a new temporary folder beside ``root``, then put it in
+    ``root``'s place (an existing ``root`` is removed first): an interrupted write leaves no
+    half-written ``root``, and its temporary folder is removed."""
+    root = osp.abspath(root)
+    os.makedirs(osp.dirname(root), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=osp.dirname(root))
+    try:
+        fill(tmp)
+        if osp.isdir(root):
+            shutil.rmtree(root)
+        os.rename(tmp, root)
+    finally:
+        if osp.isdir(tmp):
+            shutil.rmtree(tmp)
 
 
 def _fsync_folder(directory: str) -> None:

@@ -1,5 +1,5 @@
-"""The main job: its real-image data, its metrics and verdicts, and a --quick run whose
-report must come from the runs (and must show that MAE learned something)."""
+"""The main job: its real-image data, its metrics and verdicts, a --quick run whose report
+must come from the runs, and an MAE run that must learn more than an untrained ViT."""
 import json
 import os
 import os.path as osp
@@ -75,6 +75,7 @@ def test_verdicts_from_hand_computed_spreads():
     assert verdict(method, mae, sign=-1)['verdict'] == 'does not hold'
     assert verdict(spread([71.0, 73.0, 75.0]), mae, 1)['verdict'] == 'within noise'  # 2 < 2.58
     assert verdict(spread([80.0]), spread([70.0]), 1)['verdict'] == 'one seed'
+    assert verdict(spread([8.4] * 3), spread([8.4] * 3), 1)['verdict'] == 'no difference'
     assert last_blocks(6) == [5, 6] and last_blocks(12) == [9, 10, 11, 12]
 
 
@@ -97,7 +98,7 @@ def test_claims_read_the_runs_blocks():
     assert local['value']['mean'] == pytest.approx(4.05)  # blocks 5, 6 (last third)
     assert local['difference'] == pytest.approx(8 - 4.05) and local['verdict'] == 'holds'
     assert rows[('ddae', "k-NN above MAE's")]['verdict'] == 'does not hold'
-    assert rows[('deepmim', "mIoU above MAE's")]['verdict'] == 'within noise'
+    assert rows[('deepmim', "mIoU above MAE's")]['verdict'] == 'within noise'  # -1 +- 0.82
 
 
 def test_linear_probe_separates_what_is_separable():
@@ -129,7 +130,7 @@ def test_bad_data_folders_are_named(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quick_job_reports_its_runs_and_learns(tmp_path):
+def test_quick_job_reports_its_runs(tmp_path):
     work = tmp_path / 'job'
     args = ['--quick', '--work-dir', str(work), '--digits', str(tmp_path / 'digits')]
     report = main(args)
@@ -142,9 +143,6 @@ def test_quick_job_reports_its_runs_and_learns(tmp_path):
     for run in mae:  # the report's numbers are the runs' own
         with open(work / 'mae' / f'seed{run["seed"]}' / 'evaluate.json') as f:
             assert json.load(f)['result']['knn'] == run['evaluate']['knn']
-    # pretraining on real digits beats the untrained ViT
-    untrained = np.mean(report['references']['untrained']['knn'])
-    assert report['summary']['mae']['k-NN top-1 (%)']['mean'] > untrained + 2
     assert len(report['claims']) == 9
     # a changed checkpoint is evaluated anew; everything else is reused
     checkpoint = mae[1]['pretrain']['checkpoint']
@@ -156,5 +154,25 @@ def test_quick_job_reports_its_runs_and_learns(tmp_path):
     again = main(args)
     changed = again['runs']['mae']
     assert changed[1]['evaluate']['knn'] != mae[1]['evaluate']['knn']
-    assert changed[0]['evaluate'] == mae[0]['evaluate']
-    assert again['runs']['lut'] == report['runs']['lut']
+    assert not changed[1]['evaluate']['reused'] and changed[1]['pretrain']['reused']
+
+    def result(stage):
+        return {k: v for k, v in stage.items() if k != 'reused'}
+    assert changed[0]['evaluate']['reused']
+    assert result(changed[0]['evaluate']) == result(mae[0]['evaluate'])
+    for a, b in zip(again['runs']['lut'], report['runs']['lut']):
+        assert all(a[stage]['reused'] for stage in ('pretrain', 'evaluate', 'segment'))
+        assert result(a['evaluate']) == result(b['evaluate'])
+        assert result(a['segment']) == result(b['segment'])
+
+
+@pytest.mark.slow
+def test_mae_on_the_digits_learns_more_than_an_untrained_vit(tmp_path):
+    """768 iterations of MAE (the quick digits, 24 epochs, one seed): its k-NN must beat
+    the untrained ViT's; with nothing learned (e.g. a learning rate of 0) it does not.
+    (The default job's MAE: 60.5 % against 41.4 % untrained.)"""
+    report = main(['--quick', '--methods', 'mae', '--seeds', '1', '--epochs', '24',
+                   '--work-dir', str(tmp_path / 'job'), '--digits', str(tmp_path / 'digits')])
+    untrained = report['references']['untrained']['knn'][0]
+    trained = report['runs']['mae'][0]['evaluate']['knn']
+    assert trained > untrained + 5, (trained, untrained)

@@ -14,12 +14,12 @@ Generation is deterministic: the same arguments give byte-identical files.
 """
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from ..fileio import atomic_folder
 
 SHAPES = ('disc', 'ring', 'square', 'triangle')  # sorted, as CustomDataset sorts folders
 #: segmentation classes: label 1 + i is SEG_CLASSES[i]; label 0 is ignored
@@ -127,20 +127,14 @@ def make_demo_data(root: str, num_train: int = 256, num_val: int = 64, size: int
     paths = dict(root=root, imagenet=osp.join(root, 'imagenet'), ade=osp.join(root, 'ade'))
     if osp.isdir(root) and not overwrite:
         return paths
-    parent = osp.dirname(root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.demo-data-', dir=parent)
-    try:
+
+    def fill(tmp: str) -> None:
         os.makedirs(osp.join(tmp, 'imagenet', 'meta'))
         for kind in ('images', 'annotations'):
             for split in ('training', 'validation'):
                 os.makedirs(osp.join(tmp, 'ade', kind, split))
         _write_split(tmp, 'train', 'training', 0, num_train, size)
         _write_split(tmp, 'val', 'validation', num_train, num_val, size)
-        if osp.isdir(root):
-            shutil.rmtree(root)
-        os.rename(tmp, root)
-    finally:
-        if osp.isdir(tmp):
-            shutil.rmtree(tmp)
+
+    atomic_folder(root, fill, prefix='.demo-data-')
     return paths

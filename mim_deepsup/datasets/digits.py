@@ -20,12 +20,12 @@ anti-aliased rim, grey values in [32, 128)), 1 = background, 2 + d = digit d's s
 import json
 import os
 import os.path as osp
-import shutil
-import tempfile
 from typing import Dict, Tuple
 
 import numpy as np
 from PIL import Image
+
+from ..fileio import atomic_folder
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 SEG_DIGIT_CLASSES = ('background', ) + DIGIT_CLASSES
@@ -138,9 +138,8 @@ def write_digit_data(root: str, size: int = 32, num_train: int = 4000, num_val: 
                 return paths
     digits, labels = mnist_digits()
     train, val = split_indices(len(digits), num_train, num_val)
-    os.makedirs(osp.dirname(root), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.digits-', dir=osp.dirname(root))
-    try:
+
+    def fill(tmp: str) -> None:
         _write_classification(tmp, digits, labels, train, 'train', size)
         _write_classification(tmp, digits, labels, val, 'val', size)
         _write_segmentation(tmp, digits, labels, train, 'training', seg_train, canvas, 1)
@@ -149,10 +148,6 @@ def write_digit_data(root: str, size: int = 32, num_train: int = 4000, num_val: 
             f.write('\n'.join(SEG_DIGIT_CLASSES) + '\n')
         with open(osp.join(tmp, 'meta.json'), 'w') as f:
             json.dump(args, f, indent=1)
-        if osp.isdir(root):
-            shutil.rmtree(root)
-        os.rename(tmp, root)
-    finally:
-        if osp.isdir(tmp):
-            shutil.rmtree(tmp)
+
+    atomic_folder(root, fill, prefix='.digits-')
     return paths

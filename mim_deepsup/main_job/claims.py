@@ -9,7 +9,8 @@ difference in the claimed direction is
     d = sign * (m_method - m_mae),    se = sqrt(s_method^2 / n_method + s_mae^2 / n_mae)
 
 and the verdict is 'holds' if d > 2 se, 'does not hold' if d < -2 se, else 'within noise'
-(with one seed there is no spread: 'one seed'). ``sign`` is +1 for "above MAE's" and -1 for
+('no difference' if every run of both gave the same number; with one seed there is no
+spread: 'one seed'). ``sign`` is +1 for "above MAE's" and -1 for
 "below" (DDAE's locality: a smaller attention distance).
 """
 import math
@@ -38,6 +39,8 @@ def verdict(method: dict, mae: dict, sign: int) -> dict:
     se = math.sqrt(method['std']**2 / method['n'] + mae['std']**2 / mae['n'])
     if method['n'] < 2 or mae['n'] < 2:
         word = 'one seed'
+    elif difference == 0 and se == 0:
+        word = 'no difference'  # every run of both gave the same number
     elif difference > 2 * se:
         word = 'holds'
     elif difference < -2 * se:

@@ -19,7 +19,16 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, List, Optional
 
-from .stages import RunSpec, console_to, digest, init_worker, quiet_imports, run
+from .stages import (
+    STAGES,
+    RunSpec,
+    console_to,
+    digest,
+    init_worker,
+    quiet_imports,
+    read_classes,
+    run,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = {  # method -> its job config (configs/main_job/)
@@ -33,7 +42,7 @@ SEG_CONFIG = 'upernet_vit-tiny-p4_digits-seg-64x64.py'
 DEFAULT_METHODS = ('mae', 'deepmim', 'ddae', 'lut')
 #: the default job and --quick: seeds, and the data written when --data is not given
 DEFAULT = dict(seeds=3, epochs=None, seg_iters=None, digits=dict())
-QUICK = dict(seeds=2, epochs=5, seg_iters=20,
+QUICK = dict(seeds=2, epochs=4, seg_iters=10,
              digits=dict(num_train=1000, num_val=250, seg_train=64, seg_val=32))
 LAYOUT = 'train/<class>/<image> and val/<class>/<image> (the same class folders in both)'
 
@@ -201,13 +210,13 @@ def parse_args(argv=None):
                         default=list(DEFAULT_METHODS))
     parser.add_argument('--seeds', type=int, help='runs per method (default 3; --quick 2)')
     parser.add_argument('--epochs', type=int, help='pretraining epochs (default: the job '
-                        'configs\' 6; --quick 5)')
+                        'configs\' 6; --quick 4)')
     parser.add_argument('--seg-iters', type=int, help='UperNet iterations (default: the '
-                        'config\'s 150; --quick 20)')
+                        'config\'s 150; --quick 10)')
     parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
                         help='runs side by side (default: 2, or 1 on one core)')
     parser.add_argument('--quick', action='store_true',
-                        help='a fifth of the digits, 5 epochs, 2 seeds (minutes)')
+                        help='a fifth of the digits, 4 epochs, 2 seeds (minutes)')
     parser.add_argument('--force', action='store_true', help='run every stage again')
     parser.add_argument('--verbose', action='store_true',
                         help='show mmengine\'s logs instead of writing them to the runs\' '
@@ -236,7 +245,8 @@ def main(argv=None) -> dict:
     seg_iters = args.seg_iters or settings['seg_iters']
     console = Console(soft_wrap=True)  # one line per finished stage, however long
     start = time.time()
-    data = prepare_data(args, settings)
+    with console.status('checking (or writing) the data'):
+        data = prepare_data(args, settings)
     console.print(f'data: {data["description"]}')
     specs = [RunSpec(method=m, seed=s, pretrain_config=config_path(CONFIGS[m]),
                      seg_config=config_path(SEG_CONFIG),
@@ -300,7 +310,10 @@ def main(argv=None) -> dict:
                     progress.update(bars[(spec.method, spec.seed)], visible=False)
                     progress.advance(overall)
         if failed:
-            pool.shutdown(cancel_futures=True)
+            console.print(failed)
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list(getattr(pool, '_processes', {}).values()):
+                process.terminate()  # the other runs' files are written atomically
             raise SystemExit(failed)
     runs = {m: [by_seed[s] for s in seeds] for m, by_seed in results.items()}
     wall = time.time() - start
@@ -311,17 +324,25 @@ def main(argv=None) -> dict:
         command='python tools/main_job.py ' + ' '.join(sys.argv[1:] if argv is None
                                                        else argv),
         wall_time=f'{wall / 60:.1f} min', data=data['description'],
+        stages_reused=reused_stages(runs),
         methods=', '.join(label(m) for m in args.methods), seeds=len(seeds),
         pretraining=f'{runs["mae"][0]["pretrain"]["epochs"]} epochs',
         segmentation='none' if data['seg_data'] is None else
         f'{runs["mae"][0]["segment"]["iterations"]} UperNet iterations')
-    report = write_report(args.work_dir, runs, refs, header)
+    report = write_report(args.work_dir, runs, refs, header, seg_classes=None if
+                          data['seg_data'] is None else len(read_classes(data['seg_data'])))
     print(f'\nmain job: {len(specs)} runs in {wall / 60:.1f} min\n')
     print(summary_markdown(report['summary'], len(seeds)))
     print()
     print(claims_markdown(report['claims']))
     print(f'\nreport: {osp.join(args.work_dir, "report.md")} (figures beside it)')
     return report
+
+
+def reused_stages(runs: Dict[str, List[dict]]) -> str:
+    """'k of n': how many of the runs' stages this invocation took from disk."""
+    stages = [r[s] for results in runs.values() for r in results for s in STAGES if s in r]
+    return f'{sum(s["reused"] for s in stages)} of {len(stages)}'
 
 
 def _torch_version() -> str:

@@ -199,8 +199,17 @@ def plot_scores(path, runs) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def background_only(runs: Dict[str, List[dict]], classes: int) -> int:
+    """How many UperNet runs predict one class (the background) everywhere: then that
+    class's IoU is the pixel accuracy and every other class's is 0, so
+    mIoU = aAcc / classes."""
+    return sum(1 for results in runs.values() for r in results
+               if 'segment' in r and abs(r['segment']['miou'] - r['segment']['aacc'] / classes)
+               < 0.01)
+
+
 def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional[dict],
-                 header: dict, notes: str = '') -> dict:
+                 header: dict, seg_classes: Optional[int] = None) -> dict:
     """Write the figures, ``report.json`` and ``report.md`` into ``out_dir``; returns the
     report's data (what report.json holds)."""
     figures = dict(
@@ -226,6 +235,12 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
                 f'{references["pixels_knn"]:.2f} %, of the untrained ViT '
                 f'{np.mean(references["untrained"]["knn"]):.2f} % (same architecture, '
                 f'initialised as the MAE config does, mean over {seeds} seeds).')
+    degenerate = background_only(runs, seg_classes) if seg_classes else 0
+    if degenerate:
+        total = sum(len(results) for results in runs.values())
+        refs += (f'\n\n**{degenerate} of {total} UperNet runs predict background '
+                 f'everywhere** (mIoU = aAcc / classes): their mIoU cannot tell the methods '
+                 f'apart (docs/main_job.md).')
     text = '\n\n'.join([
         '# Main job report',
         '\n'.join(f'- {k}: {v}' for k, v in header.items() if not isinstance(v, dict)),
@@ -239,6 +254,6 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
         '![scores](scores.png)\n\n![k-NN per block](knn_blocks.png)\n\n'
         '![attention distance per block](aad_blocks.png)\n\n'
         '![reconstructions](reconstructions.png)\n\n![losses](losses.png)',
-    ] + ([notes] if notes else []))
+    ])
     write_text(osp.join(out_dir, 'report.md'), text + '\n')
     return data
