@@ -176,3 +176,37 @@ def test_mae_on_the_digits_learns_more_than_an_untrained_vit(tmp_path):
     untrained = report['references']['untrained']['knn'][0]
     trained = report['runs']['mae'][0]['evaluate']['knn']
     assert trained > untrained + 5, (trained, untrained)
+
+
+def flat(value, prefix=''):
+    """A config as {dotted key: value} (lists kept whole)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out.update(flat(item, f'{prefix}{key}.'))
+        return out
+    return {prefix[:-1]: value}
+
+
+@pytest.mark.parametrize('method', ['mae', 'deepmim', 'ddae', 'lut', 'ddae-lut'])
+def test_job_configs_change_only_data_schedule_and_teacher_momentum(method):
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    base = {'ddae-lut': 'ddae'}.get(method, method)
+    job = flat(Config.fromfile(osp.join(root, 'configs', 'main_job',
+                                        f'{method}_vit-tiny-p4_digits.py')).to_dict())
+    tiny = flat(Config.fromfile(osp.join(root, 'configs', base,
+                                         f'{method}_vit-tiny-p4_1xb32-20e_demo.py')).to_dict())
+    changed = {k for k in job.keys() | tiny.keys() if job.get(k) != tiny.get(k)}
+    changed = {k for k in changed if not k.startswith('job_')}  # the recipe's own names
+    expected = {'train_dataloader.num_workers', 'train_dataloader.persistent_workers',
+                'train_dataloader.dataset.data_root',
+                'train_dataloader.dataset.metainfo.classes', 'param_scheduler',
+                'train_cfg.max_epochs'}
+    if method in ('ddae', 'lut', 'ddae-lut'):
+        expected |= {'model.teacher.base_momentum'} | (
+            {'model.teacher.type'} if method == 'ddae' else set())
+    assert changed == expected
+    if 'model.teacher.base_momentum' in expected:  # the EMA rule: 1 - m = 0.0100
+        assert job['model.teacher.base_momentum'] == pytest.approx(
+            1 - 0.004 * (1281167 / 4096) / (4000 / 32))

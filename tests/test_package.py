@@ -33,12 +33,14 @@ def test_import_registers_components_without_mmseg():
 # fragments that other configs inherit and that hold no model: the runtime every
 # pretraining base adds, and the one every downstream mmpretrain config adds
 RUNTIME = osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_runtime.py')
-FRAGMENTS = {RUNTIME, osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_finetune_runtime.py')}
+FRAGMENTS = {RUNTIME, osp.join(ROOT, 'configs', '_base_', 'mim-deepsup_finetune_runtime.py'),
+             osp.join(ROOT, 'configs', 'main_job', 'digits_recipe.py')}
 ALL_CONFIGS = set(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
-# fine-tuning, linear probing and segmentation: configs/<method>/benchmarks/ and their bases
+# fine-tuning, linear probing and segmentation: configs/<method>/benchmarks/, their bases
+# and the main job's UperNet
 DOWNSTREAM = sorted(p for p in ALL_CONFIGS - FRAGMENTS
                     if '/benchmarks/' in p
-                    or osp.basename(p).startswith(('upernet-', 'finetune_')))
+                    or osp.basename(p).startswith(('upernet-', 'upernet_', 'finetune_')))
 CONFIGS = sorted(ALL_CONFIGS - FRAGMENTS - set(DOWNSTREAM))
 
 

@@ -190,9 +190,10 @@ def stage_line(method: str, seed: int, stage: str, result: dict) -> str:
                 f'iterations, {result["seconds"]:.0f} s), final-decoder loss {loss:.4f}'
                 + again)
     if stage == 'evaluate':
+        few = result['knn_few_shot']  # None with fewer than 10 training images of a class
         return (head + f'k-NN {result["knn"]:.2f} %, 10 per class '
-                f'{result["knn_few_shot"]:.2f} %, linear probe {result["linear"]:.2f} %'
-                + again)
+                + ('-' if few is None else f'{few:.2f} %')
+                + f', linear probe {result["linear"]:.2f} %' + again)
     return head + f'UperNet mIoU {result["miou"]:.2f} % ({result["iterations"]} iterations)' \
         + again
 
@@ -324,7 +325,7 @@ def main(argv=None) -> dict:
         command='python tools/main_job.py ' + ' '.join(sys.argv[1:] if argv is None
                                                        else argv),
         wall_time=f'{wall / 60:.1f} min', data=data['description'],
-        stages_reused=reused_stages(runs),
+        stages_reused=f'{reused_stages(runs)} (on disk from an earlier call, inputs unchanged)',
         methods=', '.join(label(m) for m in args.methods), seeds=len(seeds),
         pretraining=f'{runs["mae"][0]["pretrain"]["epochs"]} epochs',
         segmentation='none' if data['seg_data'] is None else

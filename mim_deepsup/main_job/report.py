@@ -243,7 +243,7 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
                  f'apart (docs/main_job.md).')
     text = '\n\n'.join([
         '# Main job report',
-        '\n'.join(f'- {k}: {v}' for k, v in header.items() if not isinstance(v, dict)),
+        '\n'.join(f'- {k.replace("_", " ")}: {v}' for k, v in header.items()),
         '## Frozen features and segmentation',
         summary_markdown(table, seeds) + refs,
         '## The papers\' claims',
