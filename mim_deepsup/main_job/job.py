@@ -127,14 +127,15 @@ def prepare_data(args, settings: dict) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def references(data: str, config: str, seeds: List[int], out: str, force: bool) -> dict:
+def references(data: str, data_key: str, config: str, seeds: List[int], out: str,
+               force: bool) -> dict:
     """k-NN of raw pixels, and the frozen evaluation of the untrained tiny ViT (the MAE
     config's initialisation) for each seed: what pretraining must beat."""
     import json
 
     from mmengine.config import Config
     backbone = Config.fromfile(config).model.backbone
-    key = digest(dict(data=data, backbone=backbone.to_dict(), seeds=seeds))
+    key = digest(dict(data=data_key, backbone=backbone.to_dict(), seeds=seeds))
     path = osp.join(out, 'references.json')
     if not force and osp.isfile(path):
         with open(path) as f:
@@ -270,7 +271,7 @@ def main(argv=None) -> dict:
         bars = {(s.method, s.seed): progress.add_task(f'{label(s.method)} seed {s.seed}',
                                                       total=None, visible=False)
                 for s in specs}
-        futures = {pool.submit(references, data['data'], config_path(CONFIGS['mae']),
+        futures = {pool.submit(references, data['data'], data['key'], config_path(CONFIGS['mae']),
                                seeds, args.work_dir, args.force): None}
         futures.update({pool.submit(run, spec, events): spec for spec in specs})
         pending = set(futures)
