@@ -16,7 +16,7 @@ import time
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mim_deepsup.models.utils import distance_weights, patch_distances  # noqa: E402
+from mim_deepsup.methods.ddae import distance_weights, patch_distances  # noqa: E402
 
 
 def median_ms(fn, reps: int) -> float:

@@ -1,9 +1,11 @@
 """mim-deepsup: deep and dynamic supervision for masked image modeling in OpenMMLab.
 
-Importing this package registers the pretraining components (algorithms, backbones,
-supervisions, hooks) in mmpretrain's registries. It does not import mmsegmentation.
+Importing this package registers the pretraining components in mmpretrain's registries:
+the shared core (:mod:`mim_deepsup.core`), the techniques (:mod:`mim_deepsup.methods`:
+DeepMIM, DDAE, LUT), data transforms, hooks and optimizer wrappers. It does not import
+mmsegmentation (:mod:`mim_deepsup.seg` does).
 """
-from . import datasets, engine, models  # noqa: F401  (registers components)
+from . import core, datasets, engine, finetune, methods  # noqa: F401  (registers components)
 from .version import __version__
 
 __all__ = ['__version__']

@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS, MODELS
 
-from mim_deepsup.models import BaseSupervision
+from mim_deepsup.core import BaseSupervision
 
 
 @HOOKS.register_module(force=True)
@@ -73,7 +73,7 @@ def all_reduce_bn_worker(rank: int, world_size: int, init_file: str, out_dir: st
     """Process ``rank`` of ``world_size``: AllReduceBatchNorm on its share (rows rank,
     rank + W, ...) of each batch of ``case``, writing the last step's output, input grad
     and weight grad and the running statistics to ``<out_dir>/bn<rank>.pth``."""
-    from mim_deepsup.models.utils import AllReduceBatchNorm
+    from mim_deepsup.methods.lut import AllReduceBatchNorm
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world_size)
     try:

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mim_deepsup.models import BaseSupervision, ComposableMAE
+from mim_deepsup.core import BaseSupervision, ComposableMAE
 
 
 @MODELS.register_module(force=True)

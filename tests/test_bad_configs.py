@@ -45,7 +45,7 @@ def tiny_mae_model():
 
 
 # a frozen MAE for DeepMIM's hybrid target, from the tiny MAE config
-FROZEN_MAE = dict(type='FrozenMAEReconstruction', model=tiny_mae_model, random_weights=True)
+FROZEN_MAE = dict(type='DeepMIMHybridTarget', model=tiny_mae_model, random_weights=True)
 # a CLIP-like frozen ViT at the tiny student's grid, as the target generator
 FROZEN_VIT = dict(
     type='FrozenFeatureTarget',
@@ -88,12 +88,12 @@ ROWS = [
     row('ComposableMAE head loss grid not the backbone\'s', DDAE, 'model.head.loss.grid',
         (14, 14), ValueError,
         r"^model\.head\.loss\.grid: expected the backbone's patch grid \(8, 8\).*got \(14, 14\)"),
-    row('ComposableMAE supervisions a list', MAE, 'model.supervisions', ['DeepSupervision'],
+    row('ComposableMAE supervisions a list', MAE, 'model.supervisions', ['DeepMIMSupervision'],
         TypeError, r'^model\.supervisions must be a dict of name -> component config, got list'),
     row('ComposableMAE supervision a string', MAE, 'model.supervisions.aux',
-        'DeepSupervision', TypeError,
+        'DeepMIMSupervision', TypeError,
         r"^model\.supervisions\.aux: expected a component config with a 'type'.*"
-        r"got 'DeepSupervision'"),
+        r"got 'DeepMIMSupervision'"),
     row('ComposableMAE supervision without type', MAE, 'model.supervisions.aux',
         dict(taps=[2, 4]), TypeError,
         r"^model\.supervisions\.aux: expected a component config with a 'type'"),
@@ -101,7 +101,7 @@ ROWS = [
         dict(type='DeepSupervisoin'), KeyError,
         r'model\.supervisions\.aux: .*DeepSupervisoin'),
     row('ComposableMAE supervision named loss', MAE, 'model.supervisions.my_loss',
-        dict(type='DeepSupervision'), ValueError,
+        dict(type='DeepMIMSupervision'), ValueError,
         r'^model\.supervisions\.my_loss: a component name may not contain "loss"'),
     row('ComposableMAE head of unknown type', MAE, 'model.head.type', 'MAEPretrainHeed',
         KeyError, r'model\.head: MAEPretrainHeed is not in the .*registry'),
@@ -128,81 +128,81 @@ ROWS = [
     row('EMATeacher momentum on BEiT out of range', DDAE_BEIT, 'model.teacher',
         dict(type='EMATeacher', base_momentum=-1), ValueError,
         r'^model\.teacher\.base_momentum: expected a number in \[0, 1\], got -1'),
-    # BroaderContextSupervision (LUT)
-    row('BroaderContextSupervision weight negative', LUT, 'model.supervisions.bc.weight', -1,
-        ValueError, r'^model\.supervisions\.bc: weight: expected a number >= 0, got -1'),
-    row('BroaderContextSupervision weight a string', LUT, 'model.supervisions.bc.weight', 'x',
-        TypeError, r"^model\.supervisions\.bc: weight: expected a number >= 0, got 'x'"),
-    row('BroaderContextSupervision projector not a dict', LUT,
-        'model.supervisions.bc.projector', 3, TypeError,
-        r"^model\.supervisions\.bc: projector: expected a dict of NonLinearNeck arguments or "
+    # LUTSupervision (LUT)
+    row('LUTSupervision weight negative', LUT, 'model.supervisions.lut.weight', -1,
+        ValueError, r'^model\.supervisions\.lut: weight: expected a number >= 0, got -1'),
+    row('LUTSupervision weight a string', LUT, 'model.supervisions.lut.weight', 'x',
+        TypeError, r"^model\.supervisions\.lut: weight: expected a number >= 0, got 'x'"),
+    row('LUTSupervision projector not a dict', LUT,
+        'model.supervisions.lut.projector', 3, TypeError,
+        r"^model\.supervisions\.lut: projector: expected a dict of NonLinearNeck arguments or "
         r"'identity', got 3"),
-    row('BroaderContextSupervision projector hid_channels a string', LUT,
-        'model.supervisions.bc.projector.hid_channels', 'x', TypeError,
-        r"^model\.supervisions\.bc: projector\.hid_channels: expected an int >= 1, got 'x'"),
-    row('BroaderContextSupervision predictor out_channels zero', LUT,
-        'model.supervisions.bc.predictor.out_channels', 0, ValueError,
-        r'^model\.supervisions\.bc: predictor\.out_channels: expected an int >= 1, got 0'),
-    row('BroaderContextSupervision projector num_layers a float', LUT,
-        'model.supervisions.bc.projector.num_layers', 2.0, TypeError,
-        r'^model\.supervisions\.bc: projector\.num_layers: expected an int >= 1, got 2\.0'),
-    # DeepSupervision (DeepMIM on MAE)
-    row('DeepSupervision tap beyond the encoder', DEEPMIM, 'model.supervisions.deepmim.taps',
+    row('LUTSupervision projector hid_channels a string', LUT,
+        'model.supervisions.lut.projector.hid_channels', 'x', TypeError,
+        r"^model\.supervisions\.lut: projector\.hid_channels: expected an int >= 1, got 'x'"),
+    row('LUTSupervision predictor out_channels zero', LUT,
+        'model.supervisions.lut.predictor.out_channels', 0, ValueError,
+        r'^model\.supervisions\.lut: predictor\.out_channels: expected an int >= 1, got 0'),
+    row('LUTSupervision projector num_layers a float', LUT,
+        'model.supervisions.lut.projector.num_layers', 2.0, TypeError,
+        r'^model\.supervisions\.lut: projector\.num_layers: expected an int >= 1, got 2\.0'),
+    # DeepMIMSupervision (DeepMIM on MAE)
+    row('DeepMIMSupervision tap beyond the encoder', DEEPMIM, 'model.supervisions.deepmim.taps',
         [3, 6], ValueError,
         r'^model\.supervisions\.deepmim: taps: block 6 is out of range; expected blocks 1\.\.5'),
-    row('DeepSupervision taps an int', DEEPMIM, 'model.supervisions.deepmim.taps', 4,
+    row('DeepMIMSupervision taps an int', DEEPMIM, 'model.supervisions.deepmim.taps', 4,
         TypeError, r'^model\.supervisions\.deepmim: taps: expected a list of blocks .*got 4'),
-    row('DeepSupervision tap not an int', DEEPMIM, 'model.supervisions.deepmim.taps',
+    row('DeepMIMSupervision tap not an int', DEEPMIM, 'model.supervisions.deepmim.taps',
         [2.5, 4], TypeError,
         r'^model\.supervisions\.deepmim: taps\[0\]: expected an int, got 2\.5'),
-    row('DeepSupervision weight negative', DEEPMIM, 'model.supervisions.deepmim.weights',
+    row('DeepMIMSupervision weight negative', DEEPMIM, 'model.supervisions.deepmim.weights',
         [1.0, -1.0, 1.0], ValueError,
         r'^model\.supervisions\.deepmim: weights\[1\]: expected a number >= 0, got -1\.0'),
-    row('DeepSupervision weights one short', DEEPMIM, 'model.supervisions.deepmim.weights',
+    row('DeepMIMSupervision weights one short', DEEPMIM, 'model.supervisions.deepmim.weights',
         [1.0, 1.0], ValueError,
         r'^model\.supervisions\.deepmim: weights: expected 3 values, one per tap \[3, 4, 5\]'),
-    row('DeepSupervision decoder an int', DEEPMIM, 'model.supervisions.deepmim.decoder', 7,
+    row('DeepMIMSupervision decoder an int', DEEPMIM, 'model.supervisions.deepmim.decoder', 7,
         ValueError, r"^model\.supervisions\.deepmim: decoder: expected a dict of "
-                    r"AuxiliaryDecoders arguments or 'light', got 7"),
-    row('DeepSupervision decoder heads do not divide the width', DEEPMIM,
+                    r"DeepMIMDecoders arguments or 'light', got 7"),
+    row('DeepMIMSupervision decoder heads do not divide the width', DEEPMIM,
         'model.supervisions.deepmim.decoder.decoder_num_heads', 5, ValueError,
         r'^model\.supervisions\.deepmim: decoder: decoder_num_heads: expected a divisor of '
         r'decoder_embed_dim \(64\), got 5'),
-    row('DeepSupervision decoder width a string', DEEPMIM,
+    row('DeepMIMSupervision decoder width a string', DEEPMIM,
         'model.supervisions.deepmim.decoder.decoder_embed_dim', '64', TypeError,
         r"^model\.supervisions\.deepmim: decoder: decoder_embed_dim: expected an int >= 1, "
         r"got '64'"),
-    row('DeepSupervision head a string', DEEPMIM, 'model.supervisions.deepmim.head',
+    row('DeepMIMSupervision head a string', DEEPMIM, 'model.supervisions.deepmim.head',
         'MAEPretrainHead', TypeError,
         r"^model\.supervisions\.deepmim: head: expected a dict .*got 'MAEPretrainHead'"),
-    row('DeepSupervision hybrid a path', DEEPMIM, 'model.supervisions.deepmim.hybrid',
+    row('DeepMIMSupervision hybrid a path', DEEPMIM, 'model.supervisions.deepmim.hybrid',
         'frozen_mae.pth', TypeError,
-        r"^model\.supervisions\.deepmim: hybrid: expected a dict of FrozenMAEReconstruction "
+        r"^model\.supervisions\.deepmim: hybrid: expected a dict of DeepMIMHybridTarget "
         r"arguments, got 'frozen_mae\.pth'"),
-    row('DeepSupervision hybrid alpha out of range', DEEPMIM, 'model.supervisions.deepmim',
+    row('DeepMIMSupervision hybrid alpha out of range', DEEPMIM, 'model.supervisions.deepmim',
         dict(hybrid=FROZEN_MAE, hybrid_alphas=[0.5, 2.0, 0.5]), ValueError,
         r'^model\.supervisions\.deepmim: hybrid_alphas\[1\]: expected a number in \[0, 1\], '
         r'got 2\.0'),
-    row('DeepSupervision hybrid alphas without hybrid', DEEPMIM,
+    row('DeepMIMSupervision hybrid alphas without hybrid', DEEPMIM,
         'model.supervisions.deepmim.hybrid_alphas', [0.5, 0.5, 0.5], ValueError,
         r'^model\.supervisions\.deepmim: hybrid_alphas: given without hybrid'),
-    # FrozenMAEReconstruction (DeepMIM's hybrid target)
-    row('FrozenMAEReconstruction checkpoint missing', DEEPMIM,
+    # DeepMIMHybridTarget (DeepMIM's hybrid target)
+    row('DeepMIMHybridTarget checkpoint missing', DEEPMIM,
         'model.supervisions.deepmim.hybrid',
-        dict(type='FrozenMAEReconstruction', model=tiny_mae_model,
+        dict(type='DeepMIMHybridTarget', model=tiny_mae_model,
              checkpoint=f'{MISSING}/mae.pth'), FileNotFoundError,
         r"^model\.supervisions\.deepmim: hybrid\.checkpoint: no such checkpoint file "
         r"'/nonexistent/dir/mae\.pth'"),
-    row('FrozenMAEReconstruction checkpoint not given', DEEPMIM,
+    row('DeepMIMHybridTarget checkpoint not given', DEEPMIM,
         'model.supervisions.deepmim.hybrid',
-        dict(type='FrozenMAEReconstruction', model=tiny_mae_model), ValueError,
+        dict(type='DeepMIMHybridTarget', model=tiny_mae_model), ValueError,
         r'^model\.supervisions\.deepmim: hybrid\.checkpoint: required'),
-    row('FrozenMAEReconstruction model config file missing', DEEPMIM,
+    row('DeepMIMHybridTarget model config file missing', DEEPMIM,
         'model.supervisions.deepmim.hybrid', dict(FROZEN_MAE, model=f'{MISSING}/mae.py'),
         FileNotFoundError,
         r"^model\.supervisions\.deepmim: hybrid\.model: no such config file "
         r"'/nonexistent/dir/mae\.py'"),
-    row('FrozenMAEReconstruction model without a decoder', DEEPMIM,
+    row('DeepMIMHybridTarget model without a decoder', DEEPMIM,
         'model.supervisions.deepmim.hybrid',
         dict(FROZEN_MAE, model=dict(backbone=dict(type='MAEViT'))), ValueError,
         r"^model\.supervisions\.deepmim: hybrid\.model: expected an MAE model config with a "
@@ -219,100 +219,100 @@ ROWS = [
     row('FrozenFeatureTarget mean of 1 channel', MAE, 'model.target_generator',
         dict(FROZEN_VIT, mean=[127.5]), ValueError,
         r'^model\.target_generator\.mean: expected a list of 3 numbers, got 1'),
-    # DeepDynamicSupervision (DDAE on MAE)
-    row('DeepDynamicSupervision tap beyond the encoder', DDAE, 'model.supervisions.ddae.taps',
+    # DDAESupervision (DDAE on MAE)
+    row('DDAESupervision tap beyond the encoder', DDAE, 'model.supervisions.ddae.taps',
         [2, 6], ValueError, r'^model\.supervisions\.ddae: taps: block 6 is out of range'),
-    row('DeepDynamicSupervision tap not an int', DDAE, 'model.supervisions.ddae.taps',
+    row('DDAESupervision tap not an int', DDAE, 'model.supervisions.ddae.taps',
         [2, 4.0], TypeError,
         r'^model\.supervisions\.ddae: taps\[1\]: expected an int, got 4\.0'),
-    row('DeepDynamicSupervision weight negative', DDAE, 'model.supervisions.ddae.weights',
+    row('DDAESupervision weight negative', DDAE, 'model.supervisions.ddae.weights',
         [1.0, -0.5], ValueError,
         r'^model\.supervisions\.ddae: weights\[1\]: expected a number >= 0, got -0\.5'),
-    row('DeepDynamicSupervision weights a number', DDAE, 'model.supervisions.ddae.weights',
+    row('DDAESupervision weights a number', DDAE, 'model.supervisions.ddae.weights',
         0.5, TypeError,
         r'^model\.supervisions\.ddae: weights: expected a list of 2 numbers, one per tap '
         r'\[2, 4\], got 0\.5'),
-    row('DeepDynamicSupervision unknown metric', DDAE, 'model.supervisions.ddae.metric',
+    row('DDAESupervision unknown metric', DDAE, 'model.supervisions.ddae.metric',
         'hamming', ValueError,
         r"^model\.supervisions\.ddae: .*unknown distance metric 'hamming'; expected one of "
         r"euclidean, manhattan, chebyshev"),
-    row('DeepDynamicSupervision decoder a string', DDAE, 'model.supervisions.ddae.decoder',
+    row('DDAESupervision decoder a string', DDAE, 'model.supervisions.ddae.decoder',
         'light', TypeError,
-        r"^model\.supervisions\.ddae: decoder: expected a dict of AuxiliaryDecoders "
+        r"^model\.supervisions\.ddae: decoder: expected a dict of DeepMIMDecoders "
         r"arguments, got 'light'"),
-    row('DeepDynamicSupervision loss sets the shared metric', DDAE,
+    row('DDAESupervision loss sets the shared metric', DDAE,
         'model.supervisions.ddae.loss', dict(metric='manhattan'), ValueError,
-        r'^model\.supervisions\.ddae: loss\.metric: set by DeepDynamicSupervision'),
-    row('DeepDynamicSupervision loss criterion unknown', DDAE,
+        r'^model\.supervisions\.ddae: loss\.metric: set by DDAESupervision'),
+    row('DDAESupervision loss criterion unknown', DDAE,
         'model.supervisions.ddae.loss', dict(criterion='L3'), ValueError,
-        r"^model\.supervisions\.ddae: loss \(tap 2\): DistanceWeightedFeatureLoss\.criterion: "
+        r"^model\.supervisions\.ddae: loss \(tap 2\): DDAEFeatureLoss\.criterion: "
         r"expected one of 'L1', 'L2', got 'L3'"),
-    row('DeepDynamicSupervision loss schedule overflows', DDAE,
+    row('DDAESupervision loss schedule overflows', DDAE,
         'model.supervisions.ddae.loss',
-        dict(schedule=dict(type='DepthProgressExponent', shallow=1e5)), ValueError,
-        r'^model\.supervisions\.ddae: loss \(tap 2\): DistanceWeightedFeatureLoss\.schedule: '
+        dict(schedule=dict(type='DDAEExponentSchedule', shallow=1e5)), ValueError,
+        r'^model\.supervisions\.ddae: loss \(tap 2\): DDAEFeatureLoss\.schedule: '
         r'the schedule gives g'),
-    # DistanceWeightedPixelLoss (DDAE's final-decoder loss, model.head.loss): built by the
+    # DDAEPixelLoss (DDAE's final-decoder loss, model.head.loss): built by the
     # head, which ComposableMAE builds, putting the key before the loss's own message
-    row('DistanceWeightedPixelLoss depth zero', DDAE, 'model.head.loss.depth', 0, ValueError,
-        r'^model\.head\.loss: DistanceWeightedPixelLoss\.depth: expected a .*in \(0, 1\], '
+    row('DDAEPixelLoss depth zero', DDAE, 'model.head.loss.depth', 0, ValueError,
+        r'^model\.head\.loss: DDAEPixelLoss\.depth: expected a .*in \(0, 1\], '
         r'got 0'),
-    row('DistanceWeightedPixelLoss depth a string', DDAE, 'model.head.loss.depth', '1',
-        TypeError, r"^model\.head\.loss: DistanceWeightedPixelLoss\.depth: expected a number "
+    row('DDAEPixelLoss depth a string', DDAE, 'model.head.loss.depth', '1',
+        TypeError, r"^model\.head\.loss: DDAEPixelLoss\.depth: expected a number "
                    r"in \(0, 1\], got '1'"),
-    row('DistanceWeightedPixelLoss criterion unknown', DDAE, 'model.head.loss.criterion',
+    row('DDAEPixelLoss criterion unknown', DDAE, 'model.head.loss.criterion',
         'L3', ValueError,
-        r"^model\.head\.loss: DistanceWeightedPixelLoss\.criterion: expected one of 'L1', "
+        r"^model\.head\.loss: DDAEPixelLoss\.criterion: expected one of 'L1', "
         r"'L2', got 'L3'"),
-    row('DistanceWeightedPixelLoss grid an int', DDAE, 'model.head.loss.grid', 8, TypeError,
-        r'^model\.head\.loss: DistanceWeightedPixelLoss\.grid: expected the patch grid '
+    row('DDAEPixelLoss grid an int', DDAE, 'model.head.loss.grid', 8, TypeError,
+        r'^model\.head\.loss: DDAEPixelLoss\.grid: expected the patch grid '
         r'\(height, width\), got 8'),
-    row('DistanceWeightedPixelLoss unknown metric', DDAE, 'model.head.loss.metric', 'hamming',
-        ValueError, r"^model\.head\.loss: DistanceWeightedPixelLoss\.metric: unknown distance "
+    row('DDAEPixelLoss unknown metric', DDAE, 'model.head.loss.metric', 'hamming',
+        ValueError, r"^model\.head\.loss: DDAEPixelLoss\.metric: unknown distance "
                     r"metric 'hamming'"),
-    row('DistanceWeightedPixelLoss schedule a string', DDAE, 'model.head.loss.schedule',
-        'DepthProgressExponent', TypeError,
-        r"^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: expected a dict such as "
-        r"dict\(type='DepthProgressExponent'.*got 'DepthProgressExponent'"),
-    row('DistanceWeightedPixelLoss unknown argument', DDAE, 'model.head.loss.depht', 1,
-        TypeError, r"^model\.head\.loss: DistanceWeightedPixelLoss\.__init__\(\) got an "
+    row('DDAEPixelLoss schedule a string', DDAE, 'model.head.loss.schedule',
+        'DDAEExponentSchedule', TypeError,
+        r"^model\.head\.loss: DDAEPixelLoss\.schedule: expected a dict such as "
+        r"dict\(type='DDAEExponentSchedule'.*got 'DDAEExponentSchedule'"),
+    row('DDAEPixelLoss unknown argument', DDAE, 'model.head.loss.depht', 1,
+        TypeError, r"^model\.head\.loss: DDAEPixelLoss\.__init__\(\) got an "
                    r"unexpected keyword argument 'depht'"),
-    # DepthProgressExponent (the schedule of a DDAE loss)
-    row('DepthProgressExponent deep a string', DDAE, 'model.head.loss.schedule',
-        dict(type='DepthProgressExponent', deep='-1'), TypeError,
-        r"^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: deep: expected a finite "
+    # DDAEExponentSchedule (the schedule of a DDAE loss)
+    row('DDAEExponentSchedule deep a string', DDAE, 'model.head.loss.schedule',
+        dict(type='DDAEExponentSchedule', deep='-1'), TypeError,
+        r"^model\.head\.loss: DDAEPixelLoss\.schedule: deep: expected a finite "
         r"number, got '-1'"),
-    row('DepthProgressExponent start negative', DDAE, 'model.head.loss.schedule',
-        dict(type='DepthProgressExponent', start=-0.1), ValueError,
-        r'^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: start: expected a number '
+    row('DDAEExponentSchedule start negative', DDAE, 'model.head.loss.schedule',
+        dict(type='DDAEExponentSchedule', start=-0.1), ValueError,
+        r'^model\.head\.loss: DDAEPixelLoss\.schedule: start: expected a number '
         r'>= 0, got -0\.1'),
-    row('DepthProgressExponent end not after start', DDAE, 'model.head.loss.schedule',
-        dict(type='DepthProgressExponent', start=0.5, end=0.5), ValueError,
-        r'^model\.head\.loss: DistanceWeightedPixelLoss\.schedule: start, end: expected '
+    row('DDAEExponentSchedule end not after start', DDAE, 'model.head.loss.schedule',
+        dict(type='DDAEExponentSchedule', start=0.5, end=0.5), ValueError,
+        r'^model\.head\.loss: DDAEPixelLoss\.schedule: start, end: expected '
         r'0 <= start < end, got 0\.5, 0\.5'),
-    # DeepTokenSupervision (DeepMIM on BEiT-v2)
-    row('DeepTokenSupervision tap zero', DEEPMIM_BEIT, 'model.supervisions.deepmim.taps',
+    # DeepMIMTokenSupervision (DeepMIM on BEiT-v2)
+    row('DeepMIMTokenSupervision tap zero', DEEPMIM_BEIT, 'model.supervisions.deepmim.taps',
         [0, 3], ValueError, r'^model\.supervisions\.deepmim: taps: block 0 is out of range'),
-    row('DeepTokenSupervision tap not an int', DEEPMIM_BEIT,
+    row('DeepMIMTokenSupervision tap not an int', DEEPMIM_BEIT,
         'model.supervisions.deepmim.taps', [2.5, 4], TypeError,
         r'^model\.supervisions\.deepmim: taps\[0\]: expected an int, got 2\.5'),
-    row('DeepTokenSupervision weight negative', DEEPMIM_BEIT,
+    row('DeepMIMTokenSupervision weight negative', DEEPMIM_BEIT,
         'model.supervisions.deepmim.weights', [1, 1, -1], ValueError,
         r'^model\.supervisions\.deepmim: weights\[2\]: expected a number >= 0, got -1'),
-    row('DeepTokenSupervision num_embed zero', DEEPMIM_BEIT,
+    row('DeepMIMTokenSupervision num_embed zero', DEEPMIM_BEIT,
         'model.supervisions.deepmim.num_embed', 0, ValueError,
         r'^model\.supervisions\.deepmim: num_embed: expected the codebook size \(int\), got 0'),
-    # ComposableBEiT and DistanceWeightedBEiTV2Head (DDAE on BEiT-v2)
+    # ComposableBEiT and DDAEBEiTV2Head (DDAE on BEiT-v2)
     row('ComposableBEiT supervision of visible-token taps', DEEPMIM_BEIT,
-        'model.supervisions.deepmim.type', 'DeepSupervision', ValueError,
-        r'^model\.supervisions\.deepmim: DeepSupervision reads taps of visible tokens, but '
+        'model.supervisions.deepmim.type', 'DeepMIMSupervision', ValueError,
+        r'^model\.supervisions\.deepmim: DeepMIMSupervision reads taps of visible tokens, but '
         r'ComposableBEiT'),
-    row('DistanceWeightedBEiTV2Head depth above 1', DDAE_BEIT, 'model.head.depth', 1.5,
-        ValueError, r'^DistanceWeightedBEiTV2Head\.depth: expected a .*in \(0, 1\], got 1\.5'),
-    row('DistanceWeightedBEiTV2Head grid not the backbone\'s', DDAE_BEIT, 'model.head.grid',
+    row('DDAEBEiTV2Head depth above 1', DDAE_BEIT, 'model.head.depth', 1.5,
+        ValueError, r'^DDAEBEiTV2Head\.depth: expected a .*in \(0, 1\], got 1\.5'),
+    row('DDAEBEiTV2Head grid not the backbone\'s', DDAE_BEIT, 'model.head.grid',
         [14, 14], ValueError,
         r"^model\.head\.grid: expected the backbone's patch grid \(8, 8\).*got \(14, 14\)"),
-    row('DeepDynamicSupervision decoder on BEiT', DDAE_BEIT, 'model.supervisions.ddae.decoder',
+    row('DDAESupervision decoder on BEiT', DDAE_BEIT, 'model.supervisions.ddae.decoder',
         dict(decoder_depth=1), ValueError,
         r'^model\.supervisions\.ddae: decoder: BEiT taps are read by LayerNorm \+ Linear'),
     # StrictLoadVisionTransformer (fine-tuning): the file is read by init_weights

@@ -72,7 +72,7 @@ def test_combined_model_gives_every_term_and_ddae_reads_the_first_view():
     assert torch.equal(state.teacher_tokens, state.view_teacher_tokens[0])
     assert all(tap.shape[0] == 3 for tap in state.taps.values())  # view 1 only
     losses = model.add_component_losses({}, state)
-    assert set(losses) == {'loss_bc', 'loss_ddae_l2', 'loss_ddae_l4'}
+    assert set(losses) == {'loss_lut', 'loss_ddae_l2', 'loss_ddae_l4'}
     assert all(torch.isfinite(v) for v in losses.values())
 
 
@@ -87,7 +87,7 @@ def test_runner_trains_the_combined_tiny_config(demo_data, tmp_path):
         handle.remove()
     assert calls == [32, 32]  # 2 iterations of 16 images x 2 views: one pass each
     scalars = runner.message_hub.log_scalars
-    for key in ('loss', 'loss_mim', 'loss_bc', 'loss_ddae_l2', 'loss_ddae_l4'):
+    for key in ('loss', 'loss_mim', 'loss_lut', 'loss_ddae_l2', 'loss_ddae_l4'):
         values = scalars[f'train/{key}'].data[0]
         assert len(values) == 2 and all(math.isfinite(v) for v in values), key
 

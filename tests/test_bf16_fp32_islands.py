@@ -21,8 +21,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
 
-from mim_deepsup.models.heads.broader_context_supervision import cross_view_cosine_loss
-from mim_deepsup.models.utils import MIMState, distance_weights, patch_distances
+from mim_deepsup.core import MIMState
+from mim_deepsup.methods.ddae import distance_weights, patch_distances
+from mim_deepsup.methods.lut import cross_view_cosine_loss
 
 BF16 = dict(device_type='cpu', dtype=torch.bfloat16)
 TINY = ['mae/mae', 'deepmim/deepmim', 'ddae/ddae', 'lut/lut', 'beitv2/beitv2',
@@ -257,7 +258,7 @@ def test_beitv2_token_cross_entropies_are_fp32():
     """cross_entropy is on the CPU autocast's fp32 list: bf16 logits are upcast before the
     log-softmax; DDAE's weighted mean over the masked patches stays fp32."""
     model = tiny_model('ddae/ddae_beitv2')
-    head = model.head  # DistanceWeightedBEiTV2Head
+    head = model.head  # DDAEBEiTV2Head
     head.set_progress(0.5)
     state, mask, codes = token_state(model, seed=8)
     feats = torch.randn(4, 64, 64, generator=torch.Generator().manual_seed(9))
@@ -275,7 +276,7 @@ def test_beitv2_token_cross_entropies_are_fp32():
     assert rel(bf16.float(), reference) > 1e-4
 
     model = tiny_model('deepmim/deepmim_beitv2')
-    component = model.supervisions.deepmim  # DeepTokenSupervision
+    component = model.supervisions.deepmim  # DeepMIMTokenSupervision
     state, mask, codes = token_state(model, seed=10)
     index = mask.flatten().nonzero().squeeze(1)
     with torch.autocast(**BF16):

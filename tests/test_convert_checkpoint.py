@@ -48,7 +48,7 @@ def test_converted_backbone_loads_into_the_finetuning_vit(lut_checkpoint, tmp_pa
     assert all(k.startswith(('neck.', 'supervisions.', 'teacher.', 'backbone.'))
                for k in report['dropped'])
     assert any(k.startswith('neck.') for k in report['dropped'])
-    assert any(k.startswith('supervisions.bc.') for k in report['dropped'])
+    assert any(k.startswith('supervisions.lut.') for k in report['dropped'])
     if source == 'student':
         assert report['renamed'] == []
         assert all(k.startswith('teacher.') for k in report['dropped']
@@ -120,7 +120,7 @@ def test_convert_tool_prints_what_it_kept_dropped_and_renamed(lut_checkpoint, tm
     assert main([src, str(tmp_path / 'b.pth'), '--teacher']) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith('kept ') and '(EMA teacher)' in out[0]
-    assert out[1].startswith('dropped ') and 'neck (' in out[1] and 'supervisions.bc (' in out[1]
+    assert out[1].startswith('dropped ') and 'neck (' in out[1] and 'supervisions.lut (' in out[1]
     assert out[2].startswith('renamed ') and 'teacher.ema.backbone.' in out[2]
     assert main([str(tmp_path / 'nothing.pth'), str(tmp_path / 'c.pth')]) == 2
     assert 'no such checkpoint file' in capsys.readouterr().err

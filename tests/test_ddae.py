@@ -9,7 +9,7 @@ from conftest import ROOT
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from mim_deepsup.models.utils.distance_map import patch_distances
+from mim_deepsup.methods.ddae import patch_distances
 
 TINY_DDAE = osp.join(ROOT, 'configs', 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
 
@@ -78,7 +78,7 @@ def random_mask(batch, patches, ratio=0.75, seed=0):
 
 
 def test_weights_average_one_per_image_over_masked_patches():
-    from mim_deepsup.models.utils import distance_weights
+    from mim_deepsup.methods.ddae import distance_weights
     mask = random_mask(4, 49)
     d = patch_distances(mask, (7, 7))
     for g in (-1.5, 0.7, 2.0):
@@ -89,7 +89,7 @@ def test_weights_average_one_per_image_over_masked_patches():
 
 
 def test_images_with_no_visible_or_no_masked_patch():
-    from mim_deepsup.models.utils import distance_weights
+    from mim_deepsup.methods.ddae import distance_weights
     mask = torch.stack([torch.ones(16), torch.zeros(16), random_mask(1, 16, seed=3)[0]])
     d = patch_distances(mask, (4, 4))
     assert torch.isinf(d[0]).all() and (d[1] == 0).all()
@@ -101,9 +101,9 @@ def test_images_with_no_visible_or_no_masked_patch():
 
 
 def test_hand_computed_weighted_loss():
-    from mim_deepsup.models.losses import DistanceWeightedPixelLoss
-    loss = DistanceWeightedPixelLoss(grid=(1, 4), schedule=dict(
-        type='DepthProgressExponent', shallow=1.0, deep=1.0))  # g = t = 1 below
+    from mim_deepsup.methods.ddae import DDAEPixelLoss
+    loss = DDAEPixelLoss(grid=(1, 4), schedule=dict(
+        type='DDAEExponentSchedule', shallow=1.0, deep=1.0))  # g = t = 1 below
     loss.set_progress(1.0)
     mask = torch.tensor([[0.0, 1.0, 1.0, 1.0]])  # distances 0, 1, 2, 3
     pred = torch.zeros(1, 4, 2)
@@ -116,8 +116,8 @@ def test_hand_computed_weighted_loss():
 def test_zero_exponent_is_maes_pixel_loss_exactly():
     from mmpretrain.models.losses import PixelReconstructionLoss
 
-    from mim_deepsup.models.losses import DistanceWeightedPixelLoss
-    ours = DistanceWeightedPixelLoss(criterion='L2')  # default schedule: g = 0 at t = 0
+    from mim_deepsup.methods.ddae import DDAEPixelLoss
+    ours = DDAEPixelLoss(criterion='L2')  # default schedule: g = 0 at t = 0
     mae = PixelReconstructionLoss(criterion='L2')
     generator = torch.Generator().manual_seed(1)
     pred, target = (torch.randn(3, 196, 768, generator=generator) for _ in range(2))
@@ -130,22 +130,21 @@ def test_zero_exponent_is_maes_pixel_loss_exactly():
     (1 / 3, 0.0, 0.0), (1 / 3, 1.0, 1 / 3), (2 / 3, 1.0, -1 / 3), (1.0, 1.0, -1.0),
     (1.0, 0.5, -0.5), (0.5, 0.7, 0.0)])
 def test_default_schedule_values(depth, progress, expected):
-    from mim_deepsup.models.utils import DepthProgressExponent
-    assert DepthProgressExponent()(depth, progress) == pytest.approx(expected)
+    from mim_deepsup.methods.ddae import DDAEExponentSchedule
+    assert DDAEExponentSchedule()(depth, progress) == pytest.approx(expected)
 
 
 def test_schedule_ramp_and_bad_settings_name_the_key():
-    from mim_deepsup.models.losses import DistanceWeightedPixelLoss
-    from mim_deepsup.models.utils import DepthProgressExponent
-    ramp = DepthProgressExponent(shallow=2.0, deep=2.0, start=0.2, end=0.6)
+    from mim_deepsup.methods.ddae import DDAEExponentSchedule, DDAEPixelLoss
+    ramp = DDAEExponentSchedule(shallow=2.0, deep=2.0, start=0.2, end=0.6)
     assert ramp(0.5, 0.1) == 0.0 and ramp(0.5, 0.4) == pytest.approx(1.0)
     assert ramp(0.5, 0.9) == 2.0
     with pytest.raises(ValueError, match='start, end'):
-        DepthProgressExponent(start=0.5, end=0.5)
+        DDAEExponentSchedule(start=0.5, end=0.5)
     with pytest.raises(ValueError, match='schedule: the schedule gives g'):
-        DistanceWeightedPixelLoss(schedule=dict(type='DepthProgressExponent', deep=-1e4))
+        DDAEPixelLoss(schedule=dict(type='DDAEExponentSchedule', deep=-1e4))
     with pytest.raises(ValueError, match="metric: unknown distance metric 'hamming'"):
-        DistanceWeightedPixelLoss(metric='hamming')
+        DDAEPixelLoss(metric='hamming')
 
 
 # --- deep dynamic supervision on MAE -----------------------------------------------------
@@ -180,7 +179,7 @@ def test_at_zero_progress_the_final_term_is_maes_loss_exactly():
 def test_intermediate_loss_is_the_hand_computed_weighted_feature_error():
     import torch.nn.functional as F
 
-    from mim_deepsup.models.utils import distance_weights
+    from mim_deepsup.methods.ddae import distance_weights
     model = ddae_model()
     set_progress(model, 0.6)
     x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(6))
@@ -269,8 +268,8 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
     for change, message in (
             (dict(taps=[2, 6]), 'model.supervisions.ddae: taps: block 6 is out of range'),
             (dict(metric='hamming'), "model.supervisions.ddae: .*unknown distance metric"),
-            (dict(loss=dict(schedule=dict(type='DepthProgressExponent', shallow=1e5))),
-             'model.supervisions.ddae: loss \\(tap 2\\): DistanceWeightedFeatureLoss.schedule: '
+            (dict(loss=dict(schedule=dict(type='DDAEExponentSchedule', shallow=1e5))),
+             'model.supervisions.ddae: loss \\(tap 2\\): DDAEFeatureLoss.schedule: '
              'the schedule gives')):
         bad = cfg.copy()
         bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
@@ -293,7 +292,7 @@ def test_ddae_and_lut_in_one_model_run_the_teacher_once_per_view():
     losses = model.loss(views, None)
     handle.remove()
     assert calls == [8]  # one pass over both unmasked views, shared by LUT and DDAE
-    assert {'loss_mim', 'loss_bc', 'loss_ddae_l2', 'loss_ddae_l4'} == set(losses)
+    assert {'loss_mim', 'loss_lut', 'loss_ddae_l2', 'loss_ddae_l4'} == set(losses)
     # DDAE's features are the teacher's on view 1, the MIM view
     assert all(torch.isfinite(v) for v in losses.values())
 
@@ -339,7 +338,7 @@ def beit_heads(seed=0):
     args = dict(embed_dims=16, num_embed=10,
                 loss=dict(type='mmpretrain.CrossEntropyLoss'))
     torch.manual_seed(seed)
-    ours = MODELS.build(dict(type='DistanceWeightedBEiTV2Head', **args))
+    ours = MODELS.build(dict(type='DDAEBEiTV2Head', **args))
     theirs = MODELS.build(dict(type='mmpretrain.BEiTV2Head', **args))
     theirs.load_state_dict(ours.state_dict())
     return ours, theirs
@@ -366,7 +365,7 @@ def test_beitv2_head_at_zero_exponent_is_mmpretrains():
 def test_beitv2_head_weights_the_masked_cross_entropy_by_distance():
     import torch.nn.functional as F
 
-    from mim_deepsup.models.utils import distance_weights
+    from mim_deepsup.methods.ddae import distance_weights
     ours, _ = beit_heads()
     ours.set_progress(1.0)  # default schedule at depth 1: g = -1
     feats, feats_cls_pt, target, mask = beit_batch()
@@ -397,7 +396,7 @@ def test_beitv2_ddae_runner_iterations(demo_data, tmp_path):
         values = hub.get_scalar(key).data[0].tolist()
         assert len(values) == 4 and all(math.isfinite(v) for v in values), key
     model = runner.model
-    assert type(model.head).__name__ == 'DistanceWeightedBEiTV2Head'
+    assert type(model.head).__name__ == 'DDAEBEiTV2Head'
     assert model.head.progress == 0.75  # the progress hook reaches the head
     # the teacher moved by EMA steps: a little, towards a student that moved more
     key = 'layers.0.ffn.layers.1.weight'
@@ -414,7 +413,7 @@ def test_beitv2_intermediate_heads_regress_the_teachers_features():
     from mmengine.config import Config
     from mmpretrain.structures import DataSample
 
-    from mim_deepsup.models.utils import distance_weights
+    from mim_deepsup.methods.ddae import distance_weights
     model = build_model(Config.fromfile(TINY_DDAE_BEIT).model)
     set_progress(model, 0.5)
     generator = torch.Generator().manual_seed(0)

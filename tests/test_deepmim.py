@@ -72,7 +72,7 @@ def test_default_taps_and_decoder_shapes():
     assert torch.equal(pos[0], model.neck.decoder_pos_embed)  # same values as the final's
     # for other depths the same fractions of depth (ViT-B 6, 8, 10; ViT-L 12, 16, 20)
     for layers, taps in ((12, (6, 8, 10)), (24, (12, 16, 20))):
-        built = MODELS.build(dict(type='DeepSupervision', num_layers=layers, embed_dims=32,
+        built = MODELS.build(dict(type='DeepMIMSupervision', num_layers=layers, embed_dims=32,
                                   num_patches=16, patch_size=4, decoder='light'))
         assert built.taps == taps
         assert built.decoders.decoders[f'l{taps[0]}'].decoder_embed.out_features == 256
@@ -159,12 +159,12 @@ def frozen_mae_checkpoint(tmp_path):
     return str(path), mae
 
 
-RANDOM_FROZEN_MAE = dict(type='FrozenMAEReconstruction', model=TINY_MAE, random_weights=True)
+RANDOM_FROZEN_MAE = dict(type='DeepMIMHybridTarget', model=TINY_MAE, random_weights=True)
 
 
 def test_hybrid_target_arithmetic(frozen_mae_checkpoint):
     path, source = frozen_mae_checkpoint
-    hybrid = dict(type='FrozenMAEReconstruction', model=TINY_MAE, checkpoint=path)
+    hybrid = dict(type='DeepMIMHybridTarget', model=TINY_MAE, checkpoint=path)
     model = build(deepmim_cfg(hybrid=hybrid, hybrid_alphas=[1.0, 0.0, 0.25]))
     frozen = model.supervisions['deepmim'].hybrid
     # the frozen MAE holds the checkpoint's weights (not the algorithm's init), stays frozen
@@ -253,10 +253,10 @@ def test_feature_target_is_one_frozen_pass_with_cosine_loss():
     (dict(weights=[1.0, 1.0]), r'weights: expected 3 values, one per tap \[3, 4, 5\], got 2'),
     (dict(hybrid=RANDOM_FROZEN_MAE, hybrid_alphas=[0.5]), r'hybrid_alphas: expected 3 values'),
     (dict(hybrid_alphas=[0.5, 0.5, 0.5]), r'hybrid_alphas: given without hybrid'),
-    (dict(hybrid=dict(type='FrozenMAEReconstruction', model=TINY_MAE,
+    (dict(hybrid=dict(type='DeepMIMHybridTarget', model=TINY_MAE,
                       checkpoint='/nonexistent/mae.pth')),
      r'hybrid\.checkpoint: no such checkpoint file .*/nonexistent/mae\.pth'),
-    (dict(hybrid=dict(type='FrozenMAEReconstruction', model=TINY_MAE)),
+    (dict(hybrid=dict(type='DeepMIMHybridTarget', model=TINY_MAE)),
      r'hybrid\.checkpoint: required'),
     (dict(hybrid=dict(RANDOM_FROZEN_MAE, model=dict(
         model_cfg(TINY_MAE), head=dict(type='MAEPretrainHead', norm_pix=False,
@@ -266,7 +266,7 @@ def test_feature_target_is_one_frozen_pass_with_cosine_loss():
     (dict(decoder=dict(predict_feature_dim=24)),
      r'decoder\.predict_feature_dim: the auxiliary decoders predict 24 values per patch, '
      r'the target has 48'),
-    (dict(decoder=7), r"decoder: expected a dict of AuxiliaryDecoders arguments or 'light'"),
+    (dict(decoder=7), r"decoder: expected a dict of DeepMIMDecoders arguments or 'light'"),
 ])
 def test_bad_configuration_fails_at_build_naming_the_key(component, message):
     with pytest.raises((ValueError, FileNotFoundError), match=r'model\.supervisions\.deepmim'):
@@ -281,8 +281,8 @@ def test_bad_component_type_or_target_fails_at_build_naming_the_key():
     with pytest.raises(KeyError, match=r'model\.supervisions\.deepmim: .*DeepSupervisoin'):
         MODELS.build(cfg)
     # a code head for BEiT's every-position taps cannot read MAE's visible-token taps
-    cfg = model_cfg(supervisions=dict(_delete_=True, codes=dict(type='DeepTokenSupervision')))
-    with pytest.raises(ValueError, match=r'model\.supervisions\.codes: DeepTokenSupervision '
+    cfg = model_cfg(supervisions=dict(_delete_=True, codes=dict(type='DeepMIMTokenSupervision')))
+    with pytest.raises(ValueError, match=r'model\.supervisions\.codes: DeepMIMTokenSupervision '
                                          r'reads taps of all tokens'):
         MODELS.build(cfg)
     # feature targets: the auxiliary decoders' width must be the target generator's
@@ -364,7 +364,7 @@ def test_runner_iterations(variant, demo_data, tmp_path, frozen_mae_checkpoint):
         'light': dict(model=dict(supervisions=dict(deepmim=dict(
             decoder=dict(_delete_=True, light=True))))),
         'hybrid': dict(model=dict(supervisions=dict(deepmim=dict(hybrid=dict(
-            type='FrozenMAEReconstruction', model=TINY_MAE,
+            type='DeepMIMHybridTarget', model=TINY_MAE,
             checkpoint=frozen_mae_checkpoint[0]))))),
         'feature': dict(model=FEATURE_CHANGES),
     }[variant]

@@ -130,8 +130,8 @@ def test_code_head_norms_have_no_weight_decay():
 
 
 def test_mae_decoders_on_beit_fail_at_build():
-    cfg = model_cfg(supervisions=dict(deepmim=dict(_delete_=True, type='DeepSupervision')))
-    with pytest.raises(ValueError, match=r'model\.supervisions\.deepmim: DeepSupervision reads '
+    cfg = model_cfg(supervisions=dict(deepmim=dict(_delete_=True, type='DeepMIMSupervision')))
+    with pytest.raises(ValueError, match=r'model\.supervisions\.deepmim: DeepMIMSupervision reads '
                                          r'taps of visible tokens, but ComposableBEiT'):
         MODELS.build(cfg)
 

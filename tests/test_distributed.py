@@ -13,7 +13,7 @@ from conftest import ROOT, tiny_runner_cfg
 from dist_probe import all_reduce_bn_worker, bn_batches, make_bn
 from mmengine.runner import Runner
 
-from mim_deepsup.models.utils import mask_noise
+from mim_deepsup.core.view_masking import mask_noise
 
 TESTS = osp.dirname(osp.abspath(__file__))
 METHODS = {
@@ -25,7 +25,7 @@ METHODS = {
 
 
 def test_mask_noise_gives_each_rank_its_images_rows_of_the_one_process_draw(monkeypatch):
-    import mim_deepsup.models.utils.view_masking as view_masking
+    import mim_deepsup.core.view_masking as view_masking
     torch.manual_seed(3)
     single = mask_noise(6, 10, torch.device('cpu'))  # (6, 10): 1 process, batch 6
     parts = []

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from mim_deepsup.models import EMATeacher
+from mim_deepsup.core import EMATeacher
 
 
 class Student(nn.Module):

@@ -56,14 +56,14 @@ def test_shared_teacher_pass_equals_each_technique_with_its_own():
     alone = ddae.loss(views[0], None)  # loss_mim (distance-weighted) and DDAE's taps
     torch.manual_seed(5)
     lut_alone = lut.loss(views, None)
-    assert set(both) == set(alone) | {'loss_bc'}
-    expected = dict(alone, loss_bc=lut_alone['loss_bc'])
+    assert set(both) == set(alone) | {'loss_lut'}
+    expected = dict(alone, loss_lut=lut_alone['loss_lut'])
     for key, value in both.items():
         assert value.item() == pytest.approx(expected[key].item(), rel=1e-5), key
     # the gradient of the combined total is DDAE's total's plus LUT's broader-context term's
     sum(both.values()).backward()
     sum(alone.values()).backward()
-    lut_alone['loss_bc'].backward()
+    lut_alone['loss_lut'].backward()
     reference = grads(ddae)
     for name, grad in grads(lut).items():
         reference[name] = reference[name] + grad if name in reference else grad

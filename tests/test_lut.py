@@ -14,8 +14,9 @@ from mmengine.runner import Runner
 from mmpretrain.registry import HOOKS, MODELS
 from torch import nn
 
-from mim_deepsup.models import MIMState, disjoint_view_masks
-from mim_deepsup.models.heads.broader_context_supervision import cross_view_cosine_loss
+from mim_deepsup.core import MIMState
+from mim_deepsup.core.view_masking import disjoint_view_masks
+from mim_deepsup.methods.lut import cross_view_cosine_loss
 
 TINY_LUT = osp.join(ROOT, 'configs', 'lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py')
 
@@ -81,7 +82,7 @@ def test_the_step_checks_the_number_of_views():
 # --- the loss ----------------------------------------------------------------------------
 
 def identity_component(weight):
-    component = MODELS.build(dict(type='BroaderContextSupervision', weight=weight,
+    component = MODELS.build(dict(type='LUTSupervision', weight=weight,
                                   projector='identity', predictor='identity', embed_dims=2))
     component.teacher_copies = {'projector': nn.Identity()}
     return component
@@ -128,19 +129,19 @@ def test_cross_view_loss_stays_fp32_under_autocast():
 
 def test_identity_heads_train_and_update_the_teacher():
     cfg = lut_config().model
-    cfg.supervisions.bc.update(projector='identity', predictor='identity')
+    cfg.supervisions.lut.update(projector='identity', predictor='identity')
     model = build_model(cfg)
-    assert isinstance(model.supervisions['bc'].projector, nn.Identity)
+    assert isinstance(model.supervisions['lut'].projector, nn.Identity)
     losses = model.loss(two_views(), None)
     sum(losses.values()).backward()
     model.update_teacher(0.1)  # a part without parameters: nothing to average
-    assert torch.isfinite(losses['loss_bc'])
+    assert torch.isfinite(losses['loss_lut'])
 
 
 def test_student_heads_normalise_each_view_over_its_own_batch():
     torch.manual_seed(0)
     head = dict(hid_channels=8, norm_cfg=dict(type='BN1d'))
-    component = MODELS.build(dict(type='BroaderContextSupervision', weight=1.0, embed_dims=4,
+    component = MODELS.build(dict(type='LUTSupervision', weight=1.0, embed_dims=4,
                                   projector=head, predictor=head))
     component.init_weights()
     component.train()
@@ -192,15 +193,15 @@ def test_one_batched_student_pass_one_teacher_pass_and_view_one_decoded():
     handles = [count_calls(model.backbone, student),
                count_calls(model.teacher['backbone'], teacher),
                count_calls(model.neck, decoder),
-               count_calls(model.teacher['supervisions.bc.projector'], teacher_projector)]
+               count_calls(model.teacher['supervisions.lut.projector'], teacher_projector)]
     losses = model.loss(views, None)
     for handle in handles:
         handle.remove()
     assert student == [8] and teacher == [8]  # V x B images, one pass each
     assert len(decoder) == 1  # only the MIM view is decoded
     assert teacher_projector == [8]  # one call on the (V * B, C) pooled tokens
-    assert set(model.teacher.sources) == {'backbone', 'supervisions.bc.projector'}
-    assert set(losses) == {'loss_mim', 'loss_bc'}
+    assert set(model.teacher.sources) == {'backbone', 'supervisions.lut.projector'}
+    assert set(losses) == {'loss_mim', 'loss_lut'}
     assert all(torch.isfinite(v) for v in losses.values())
 
 
@@ -243,8 +244,8 @@ def test_teacher_gets_no_gradient_and_follows_the_momentum_schedule():
     losses = model.loss(two_views(), None)
     sum(losses.values()).backward()
     assert all(p.grad is None and not p.requires_grad for p in model.teacher.parameters())
-    assert model.supervisions['bc'].projector.fc0.weight.grad.abs().sum() > 0
-    assert model.supervisions['bc'].predictor.fc0.weight.grad.abs().sum() > 0
+    assert model.supervisions['lut'].projector.fc0.weight.grad.abs().sum() > 0
+    assert model.supervisions['lut'].predictor.fc0.weight.grad.abs().sum() > 0
     assert not model.teacher.training
     # the student moves; the teacher takes m of itself and 1 - m of the student
     before = {k: v.clone() for k, v in model.teacher.state_dict().items()}
@@ -256,11 +257,11 @@ def test_teacher_gets_no_gradient_and_follows_the_momentum_schedule():
     m = 1 - 0.004 * (math.cos(math.pi * progress) + 1) / 2
     model.update_teacher(progress)
     pairs = [('ema.backbone.layers.0.attn.qkv.weight', model.backbone.layers[0].attn.qkv.weight),
-             ('ema.supervisions__bc__projector.fc0.weight',
-              model.supervisions['bc'].projector.fc0.weight),
+             ('ema.supervisions__lut__projector.fc0.weight',
+              model.supervisions['lut'].projector.fc0.weight),
              # average_buffers: BatchNorm statistics are averaged too, as released
-             ('ema.supervisions__bc__projector.bn0.running_mean',
-              model.supervisions['bc'].projector.bn0.running_mean)]
+             ('ema.supervisions__lut__projector.bn0.running_mean',
+              model.supervisions['lut'].projector.bn0.running_mean)]
     for key, student in pairs:
         expected = m * before[key] + (1 - m) * student
         assert torch.allclose(model.teacher.state_dict()[key], expected, atol=1e-6), key
@@ -275,14 +276,14 @@ def test_lut_configs_differ_from_their_bases_only_where_they_say():
         ROOT, 'configs', '_base_',
         'composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).to_dict()
     assert differing(base, mae) == [
-        'model.supervisions.bc', 'model.teacher', 'optim_wrapper.paramwise_cfg.norm_decay_mult',
+        'model.supervisions.lut', 'model.teacher', 'optim_wrapper.paramwise_cfg.norm_decay_mult',
         'param_scheduler', 'train_cfg.max_epochs', 'train_dataloader.dataset.pipeline',
         'view_crop']
     long = lut_config('lut_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py').to_dict()
     assert differing(long, base) == ['param_scheduler', 'train_cfg.max_epochs']
     small = lut_config('lut_vit-small-p16_8xb512-amp-coslr-400e_in1k.py').to_dict()
     assert differing(small, base) == ['model.backbone.arch', 'model.neck.embed_dim',
-                                      'model.supervisions.bc.weight']
+                                      'model.supervisions.lut.weight']
     small_long = lut_config('lut_vit-small-p16_8xb512-amp-coslr-1600e_in1k.py').to_dict()
     assert differing(small_long, small) == ['param_scheduler', 'train_cfg.max_epochs']
     # the mmpretrain MAE 400e/1600e schedules, exactly
@@ -295,8 +296,8 @@ def test_lut_configs_differ_from_their_bases_only_where_they_say():
         assert ours['param_scheduler'] == strip
     model = build_model(small['model'])
     assert model.backbone.embed_dims == 384 and len(model.backbone.layers) == 12
-    assert model.supervisions['bc'].projector.fc0.weight.shape == (4096, 384)
-    assert model.supervisions['bc'].weight == 1.0
+    assert model.supervisions['lut'].projector.fc0.weight.shape == (4096, 384)
+    assert model.supervisions['lut'].weight == 1.0
 
 
 # --- real iterations ---------------------------------------------------------------------
@@ -331,7 +332,7 @@ def test_runner_iterations_log_both_terms_and_move_the_teacher(lut_run):
     hub = runner.message_hub
     assert runner.iter == 4
     mim = hub.get_scalar('train/loss_mim').data[0].tolist()
-    bc = hub.get_scalar('train/loss_bc').data[0].tolist()
+    bc = hub.get_scalar('train/loss_lut').data[0].tolist()
     total = hub.get_scalar('train/loss').data[0].tolist()
     assert len(mim) == len(bc) == 4 and all(math.isfinite(v) for v in mim + bc)
     assert total == pytest.approx([a + b for a, b in zip(mim, bc)], rel=1e-5)
@@ -341,8 +342,8 @@ def test_runner_iterations_log_both_terms_and_move_the_teacher(lut_run):
     for name, ema in (
             ('backbone.layers.0.attn.qkv.weight',
              'teacher.ema.backbone.layers.0.attn.qkv.weight'),
-            ('supervisions.bc.projector.fc0.weight',
-             'teacher.ema.supervisions__bc__projector.fc0.weight')):
+            ('supervisions.lut.projector.fc0.weight',
+             'teacher.ema.supervisions__lut__projector.fc0.weight')):
         assert torch.equal(start[ema], start[name])  # the teacher started as the student
         moved, learned = (state[ema] - start[ema]).norm(), (state[name] - start[name]).norm()
         assert 0 < moved < 0.05 * learned, name
@@ -355,7 +356,7 @@ def test_resume_restores_the_teacher_and_its_projector(lut_run, demo_data, tmp_p
     resumed = train(cfg)
     a, b = resumed.model.state_dict(), full.model.state_dict()
     assert a.keys() == b.keys()
-    assert any(k.startswith('teacher.ema.supervisions__bc__projector.bn0.running_mean')
+    assert any(k.startswith('teacher.ema.supervisions__lut__projector.bn0.running_mean')
                for k in a)
     for key in a:
         assert torch.equal(a[key], b[key]), key
@@ -421,7 +422,7 @@ def test_optimizer_leaves_the_teacher_out_quietly_and_keeps_paramwise_rules(monk
     student = [p for p in model.parameters() if p.requires_grad]
     assert all(id(p) in groups for p in student)
     wd = cfg.optim_wrapper.optimizer.weight_decay
-    bc = model.supervisions['bc']
+    bc = model.supervisions['lut']
     assert groups[id(bc.projector.fc0.weight)]['weight_decay'] == wd
     assert groups[id(bc.projector.bn0.weight)]['weight_decay'] == 0.0  # norm_decay_mult
     assert groups[id(model.backbone.cls_token)]['weight_decay'] == 0.0  # mmpretrain's keys

@@ -10,7 +10,7 @@ from dist_probe import LossThatBreaks  # noqa: F401  (registers the test compone
 from mmengine.runner import Runner, load_checkpoint
 from mmpretrain.registry import MODELS
 
-from mim_deepsup.models import BaseSupervision
+from mim_deepsup.core import BaseSupervision
 
 
 @MODELS.register_module(force=True)

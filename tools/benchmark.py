@@ -221,9 +221,7 @@ def make_step(model: torch.nn.Module, optim_wrapper, data: dict,
 def set_progress(model: torch.nn.Module, progress: float) -> None:
     """What TrainingProgressHook does before each iteration: DDAE's schedule then weights
     the patches as in the middle of training, not as at t = 0, where g = 0."""
-    for module in model.modules():
-        if callable(getattr(module, 'set_progress', None)):
-            module.set_progress(progress)
+    model.set_progress(progress)
 
 
 def build_steps(config: str, batch_size: int, device: torch.device, cfg_options=None,

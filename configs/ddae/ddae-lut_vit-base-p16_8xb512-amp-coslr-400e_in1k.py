@@ -20,5 +20,5 @@
 _base_ = '../lut/lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
 
 model = dict(
-    head=dict(loss=dict(type='DistanceWeightedPixelLoss', criterion='L2')),
-    supervisions=dict(ddae=dict(type='DeepDynamicSupervision')))
+    head=dict(loss=dict(type='DDAEPixelLoss', criterion='L2')),
+    supervisions=dict(ddae=dict(type='DDAESupervision')))

@@ -5,5 +5,5 @@
 _base_ = '../_base_/composable-beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'
 
 model = dict(
-    head=dict(type='DistanceWeightedBEiTV2Head'),
-    supervisions=dict(ddae=dict(type='DeepDynamicSupervision')))
+    head=dict(type='DDAEBEiTV2Head'),
+    supervisions=dict(ddae=dict(type='DDAESupervision')))

@@ -4,5 +4,5 @@
 _base_ = '../beitv2/beitv2_vit-tiny-p4_1xb32-20e_demo.py'
 
 model = dict(
-    head=dict(type='DistanceWeightedBEiTV2Head'),
-    supervisions=dict(ddae=dict(type='DeepDynamicSupervision')))
+    head=dict(type='DDAEBEiTV2Head'),
+    supervisions=dict(ddae=dict(type='DDAESupervision')))

@@ -5,5 +5,5 @@
 _base_ = '../_base_/composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 
 model = dict(
-    head=dict(loss=dict(type='DistanceWeightedPixelLoss', criterion='L2')),
-    supervisions=dict(ddae=dict(type='DeepDynamicSupervision')))
+    head=dict(loss=dict(type='DDAEPixelLoss', criterion='L2')),
+    supervisions=dict(ddae=dict(type='DDAESupervision')))

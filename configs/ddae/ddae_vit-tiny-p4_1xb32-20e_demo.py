@@ -4,8 +4,8 @@
 _base_ = '../mae/mae_vit-tiny-p4_1xb32-20e_demo.py'
 
 model = dict(
-    head=dict(loss=dict(type='DistanceWeightedPixelLoss', criterion='L2')),
+    head=dict(loss=dict(type='DDAEPixelLoss', criterion='L2')),
     supervisions=dict(
         ddae=dict(
-            type='DeepDynamicSupervision',
+            type='DDAESupervision',
             decoder=dict(decoder_embed_dim=64, decoder_depth=1, decoder_num_heads=4))))

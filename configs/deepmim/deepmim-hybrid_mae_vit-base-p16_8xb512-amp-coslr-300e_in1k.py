@@ -10,7 +10,7 @@ model = dict(
     supervisions=dict(
         deepmim=dict(
             hybrid=dict(
-                type='FrozenMAEReconstruction',
+                type='DeepMIMHybridTarget',
                 model='mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py',
                 checkpoint='{{$DEEPMIM_FROZEN_MAE:checkpoints/mae_vit-base-p16_1600e.pth}}'),
         )))

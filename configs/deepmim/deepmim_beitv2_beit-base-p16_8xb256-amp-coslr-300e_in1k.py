@@ -3,4 +3,4 @@
 # weight 1 each, besides BEiT-v2's own two losses.
 _base_ = '../_base_/composable-beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'
 
-model = dict(supervisions=dict(deepmim=dict(type='DeepTokenSupervision')))
+model = dict(supervisions=dict(deepmim=dict(type='DeepMIMTokenSupervision')))

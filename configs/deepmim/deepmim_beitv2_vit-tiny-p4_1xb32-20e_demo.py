@@ -2,4 +2,4 @@
 # and 5. Used by tests.
 _base_ = '../beitv2/beitv2_vit-tiny-p4_1xb32-20e_demo.py'
 
-model = dict(supervisions=dict(deepmim=dict(type='DeepTokenSupervision')))
+model = dict(supervisions=dict(deepmim=dict(type='DeepMIMTokenSupervision')))

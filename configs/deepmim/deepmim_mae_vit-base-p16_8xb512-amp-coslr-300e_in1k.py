@@ -2,4 +2,4 @@
 # like the final one) on blocks 6, 8 and 10, raw-pixel (norm_pix) targets, weight 1 each.
 _base_ = '../_base_/composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 
-model = dict(supervisions=dict(deepmim=dict(type='DeepSupervision')))
+model = dict(supervisions=dict(deepmim=dict(type='DeepMIMSupervision')))

@@ -5,5 +5,5 @@ _base_ = '../mae/mae_vit-tiny-p4_1xb32-20e_demo.py'
 model = dict(
     supervisions=dict(
         deepmim=dict(
-            type='DeepSupervision',
+            type='DeepMIMSupervision',
             decoder=dict(decoder_embed_dim=64, decoder_depth=2, decoder_num_heads=4))))

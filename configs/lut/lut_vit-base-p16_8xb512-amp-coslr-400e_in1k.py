@@ -4,7 +4,7 @@
 _base_ = '../_base_/composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 
 model = dict(
-    supervisions=dict(bc=dict(type='BroaderContextSupervision', weight=0.25)),
+    supervisions=dict(lut=dict(type='LUTSupervision', weight=0.25)),
     # released: the EMA averages every state-dict entry, BatchNorm statistics included
     teacher=dict(type='EMATeacher', average_buffers=True))
 

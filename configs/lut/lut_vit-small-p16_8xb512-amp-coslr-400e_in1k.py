@@ -5,4 +5,4 @@ _base_ = './lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
 model = dict(
     backbone=dict(arch='deit-small'),
     neck=dict(embed_dim=384),
-    supervisions=dict(bc=dict(weight=1.0)))
+    supervisions=dict(lut=dict(weight=1.0)))

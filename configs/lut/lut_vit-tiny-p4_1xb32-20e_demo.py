@@ -7,7 +7,7 @@ _base_ = '../mae/mae_vit-tiny-p4_1xb32-20e_demo.py'
 head = dict(hid_channels=256, norm_cfg=dict(type='AllReduceBN'))
 model = dict(
     supervisions=dict(
-        bc=dict(type='BroaderContextSupervision', weight=0.25, projector=head, predictor=head)),
+        lut=dict(type='LUTSupervision', weight=0.25, projector=head, predictor=head)),
     teacher=dict(type='EMATeacher', average_buffers=True))
 
 view_crop = dict(type='SimpleResizedCrop', size=32)

@@ -8,8 +8,8 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from ..checkpoints.backbone_converter import load_checkpoint
-from ..models.losses.distance_weighting import DistanceWeighting
-from ..models.utils.distance_map import patch_distances
+from ..core.algorithms import pixel_target
+from ..methods.ddae import DistanceWeighting
 
 
 def load_pretraining_model(path: str) -> torch.nn.Module:
@@ -62,7 +62,7 @@ def reconstruct(model: torch.nn.Module, images: torch.Tensor, seed: int = 0,
         torch.manual_seed(seed)
         state = model.compute_state(images if views == 1 else [images] * views)
     head = model.head
-    target = head.construct_target(images)  # (B, N, p*p*3)
+    target = pixel_target(state, head)  # (B, N, p*p*3)
     preds = {'final': model.neck(state.latent, state.ids_restore)}
     for name, component in model.supervisions.items():
         # auxiliary decoders with pixel targets (DeepMIM's); DDAE's predict features
@@ -78,17 +78,12 @@ def reconstruct(model: torch.nn.Module, images: torch.Tensor, seed: int = 0,
         result['errors'][name] = (error * mask).sum(1) / mask.sum(1).clamp(min=1)
         pixels = _to_pixels(head, pred, images) * keep + original * (1 - keep)
         result['images'][name] = head.unpatchify(pixels)
-    distances = {}  # (grid, metric) -> (B, N), computed once for the modules sharing it
+    state.progress = progress  # the weights at this progress; the distance map once
     for name, module in model.named_modules():
         if isinstance(module, DistanceWeighting):
-            key = (module.patch_grid(mask), module.metric)
-            if key not in distances:
-                distances[key] = patch_distances(mask, *key)
-            module.set_progress(progress)
             short = name.replace('supervisions.', '').replace('.losses', '').replace(
                 '.loss_module', '') or 'loss'  # 'head', 'ddae.l2', ...
-            result['weights'][f'{short} (depth {module.depth:.2f})'] = \
-                module.dynamic_weights(mask, distances[key])
+            result['weights'][f'{short} (depth {module.depth:.2f})'] = module.weights(state)
     return result
 
 

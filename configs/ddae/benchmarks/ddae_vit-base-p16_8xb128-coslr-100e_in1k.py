@@ -1,6 +1,6 @@
 # ImageNet fine-tuning of a DDAE-pretrained ViT-B/16: mmpretrain's MAE fine-tuning recipe
 # unchanged (100 epochs, lr 2e-3 at batch 1024, layer decay 0.65, ...). The DDAE authors
-# released no code and no fine-tuning settings (METHODS.md), so nothing but the checkpoint
+# released no code and no fine-tuning settings (docs/methods.md), so nothing but the checkpoint
 # differs; the recipe is mmpretrain's, not the paper's.
 #
 # The checkpoint is the output of our converter (the student's `backbone.*` keys; add

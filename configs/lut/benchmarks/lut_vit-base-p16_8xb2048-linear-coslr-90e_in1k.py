@@ -1,7 +1,7 @@
 # Linear probing of a LUT-pretrained ViT-B/16 on ImageNet: mmpretrain's MAE recipe
 # unchanged (frozen backbone with its final norm, cls token, BatchNorm neck, LARS lr 6.4 at
 # batch 16384, 90 epochs); only the checkpoint is ours. No linear-probing settings of
-# LUT's own are known (METHODS.md).
+# LUT's own are known (docs/methods.md).
 #
 # The checkpoint is the output of our converter (`backbone.*` keys). It holds the
 # pretraining final norm `ln1`, which this frozen ViT (final_norm=True) loads, so

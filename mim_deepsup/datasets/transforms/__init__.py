@@ -1,6 +1,5 @@
-"""Data transforms of the techniques (registered in mmpretrain's TRANSFORMS)."""
+"""Image loading that names (or skips) bad files (registered in mmpretrain's TRANSFORMS).
+LUT's view transforms are in :mod:`mim_deepsup.methods.lut`."""
 from .robust_load_image import RobustLoadImageFromFile
-from .simple_resized_crop import SimpleResizedCrop
-from .three_augment import ThreeAugment
 
-__all__ = ['RobustLoadImageFromFile', 'SimpleResizedCrop', 'ThreeAugment']
+__all__ = ['RobustLoadImageFromFile']

@@ -11,8 +11,9 @@ def unwrap_model(model):
 
 @HOOKS.register_module()
 class TrainingProgressHook(Hook):
-    """Calls ``set_progress(t)`` on every module of the model that has it, before each
-    training iteration, with ``t = runner.iter / runner.max_iters`` in [0, 1).
+    """Calls the algorithm's ``set_progress(t)`` before each training iteration, with
+    ``t = runner.iter / runner.max_iters`` in [0, 1): the one channel of training progress
+    (the algorithm hands it to its components in the step's state).
 
     ``runner.iter`` is restored on resume, so the published t is correct after resuming.
     t is a Python float: publishing it costs no host-device synchronisation.
@@ -21,9 +22,8 @@ class TrainingProgressHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_train(self, runner) -> None:
-        model = unwrap_model(runner.model)
-        self._listeners = [m.set_progress for m in model.modules()
-                           if callable(getattr(m, 'set_progress', None))]
+        set_progress = getattr(unwrap_model(runner.model), 'set_progress', None)
+        self._listeners = [set_progress] if callable(set_progress) else []
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         progress = runner.iter / runner.max_iters

@@ -12,7 +12,7 @@ was expected and what was given: ``TypeError`` for a value of the wrong kind,
 import math
 import os.path as osp
 from numbers import Integral, Real
-from typing import Collection, Optional, Sequence, Tuple
+from typing import Collection, Mapping, Optional, Sequence, Tuple
 
 
 def _range(minimum: Optional[float], maximum: Optional[float], open_min: bool,
@@ -85,7 +85,7 @@ def check_choice(value, key: str, choices: Collection) -> object:
 
 def check_dict(value, key: str, what: str = 'a dict', allow_none: bool = True):
     """A dict (mmengine's ConfigDict included), or None if ``allow_none``; ``what`` says
-    which dict, e.g. ``"a dict of AuxiliaryDecoders arguments"``."""
+    which dict, e.g. ``"a dict of DeepMIMDecoders arguments"``."""
     if value is None and allow_none:
         return value
     if not isinstance(value, dict):
@@ -100,3 +100,18 @@ def check_file(path, key: str, what: str = 'file') -> str:
     if not osp.isfile(path):
         raise FileNotFoundError(f'{key}: no such {what} {path!r}')
     return path
+
+
+def build(registry, cfg, key: str, default_args: Optional[dict] = None):
+    """``registry.build(cfg)``, with the config ``key`` put in front of the message of a
+    ``TypeError``, ``ValueError``, ``KeyError`` or ``FileNotFoundError`` raised while
+    building: the one place where a nested component's error learns where it sits."""
+    if isinstance(cfg, Mapping) and 'type' not in cfg:
+        raise TypeError(f"{key}: expected a config with a 'type', got {dict(cfg)!r}")
+    try:
+        return registry.build(cfg, default_args=default_args)
+    except (TypeError, ValueError, KeyError, FileNotFoundError) as e:
+        if type(e) not in (TypeError, ValueError, KeyError, FileNotFoundError):
+            raise  # a subclass may not take a message alone: as it is
+        message = str(e.args[0]) if len(e.args) == 1 else str(e)
+        raise type(e)(f'{key}: {message}') from e

@@ -29,7 +29,7 @@ def mask_noise(batch: int, num_patches: int, device: torch.device) -> torch.Tens
 
 def disjoint_view_masks(noise: torch.Tensor, num_views: int,
                         num_visible: int) -> torch.Tensor:
-    """MAE-style ``ids_restore`` for ``num_views`` views of each image (METHODS.md, LUT).
+    """MAE-style ``ids_restore`` for ``num_views`` views of each image (docs/methods.md, LUT).
 
     One noise draw orders the patches of each image (``ids_shuffle = argsort(noise)``, as
     in MAE); view v keeps ``ids_shuffle[:, v K:(v + 1) K]``, so the views' visible sets are

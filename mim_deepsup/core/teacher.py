@@ -7,7 +7,7 @@ import torch
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from ...validation import check_bool, check_number
+from .validation import check_bool, check_number
 
 
 @MODELS.register_module()
@@ -18,7 +18,7 @@ class EMATeacher(nn.Module):
     ``'supervisions.lut.projector'``, ...) and reached with ``teacher['backbone']``.
 
     Momentum follows a cosine from ``base_momentum`` to ``end_momentum`` over training
-    (METHODS.md, LUT: 0.996 -> 1, also used by DDAE)::
+    (docs/methods.md, LUT: 0.996 -> 1, also used by DDAE)::
 
         m(t) = end - (end - base) * (cos(pi * t) + 1) / 2,    t in [0, 1]
         theta_teacher <- m(t) * theta_teacher + (1 - m(t)) * theta_student

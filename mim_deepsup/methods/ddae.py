@@ -1,0 +1,401 @@
+"""DDAE: deep dynamic supervision (docs/methods.md, DDAE).
+
+Masked-patch losses weighted by each patch's distance to the visible patches, with an
+exponent that changes with the supervised depth and training progress; intermediate
+blocks regress the EMA teacher's features with the same weights::
+
+    d_j      = distance of masked patch j to the nearest visible patch   (B, N), once a step
+    g        = schedule(depth, t),  depth = l / L,  t = training progress
+    w_j      = d_j ** g on masked patches, renormalised to mean 1 per image (B, N)
+    loss_mim = sum_j w_j err_j / sum_j mask_j / channel     (final decoder, depth 1)
+    target   = LN(teacher's final-normed patch tokens of the unmasked image)  (B, N, C)
+    loss_l   = v_l * sum_j w_lj || pred_lj - target_j ||^2 / C / sum_j mask_j   (taps l)
+
+Parts: :func:`patch_distances`, :func:`distance_weights` and the schedule
+:class:`DDAEExponentSchedule`; the losses :class:`DDAEPixelLoss` (in MAE's head),
+:class:`DDAEFeatureLoss` and :class:`DDAEBEiTV2Head` (BEiT-v2's head); the component
+:class:`DDAESupervision` (light decoders on blocks L/3 and 2L/3). The losses read the
+step's state (``reads_state``): its mask, grid, progress and the distance map, computed
+once per step for every loss of the same metric.
+
+Where each choice comes from: the distance weighting, its dependence on depth and
+progress, and self-distillation of intermediate layers from an EMA teacher are the
+paper's; the authors published no formula, so every constant here is ours (the schedule,
+the renormalisation, the taps, the light decoders, the layer-normalised feature target).
+"""
+import math
+import warnings
+from collections import OrderedDict
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import ModuleDict
+from mmpretrain.models.heads import BEiTV2Head
+from mmpretrain.models.losses import PixelReconstructionLoss
+from mmpretrain.registry import MODELS
+from torch import nn
+
+from ..core.component import BaseSupervision, check_taps, default_taps, per_tap
+from ..core.state import MIMState
+from ..core.validation import build, check_bool, check_choice, check_dict, check_int, check_number
+from .deepmim import LIGHT_DECODER
+
+METRICS = ('euclidean', 'manhattan', 'chebyshev')
+# ours: blocks 4 and 8 of ViT-B's 12
+DEFAULT_TAP_FRACTIONS = (1 / 3, 2 / 3)
+# the largest grid side for which a schedule's d ** g is checked to be finite in fp32
+CHECK_SIDE = 64
+
+
+def patch_distances(mask: torch.Tensor, grid: Tuple[int, int],
+                    metric: str = 'euclidean') -> torch.Tensor:
+    """Distance of every patch to the nearest visible patch.
+
+    From the mask alone, for any mask generator, for the whole batch at once on the mask's
+    device. Exact and separable: first, along each row, the distance to the nearest
+    visible patch of that row; then, down each column, the best combination with the row
+    offset (Euclidean: min_k (dr_k^2 + dc_k^2); Manhattan: min_k (|dr_k| + dc_k);
+    Chebyshev: min_k max(|dr_k|, dc_k)). The temporaries are (B, h, w, w) and (B, h, h, w):
+    B N sqrt(N) values, not B N^2.
+
+    Args:
+        mask: (B, N), nonzero = masked (MAE's 1 = removed, BEiT's True = masked), row-major
+            over the patch grid.
+        grid: (h, w) with h * w = N.
+        metric: 'euclidean', 'manhattan' or 'chebyshev', in patch units.
+
+    Returns:
+        (B, N) float: 0 for visible patches, >= 1 for masked ones; ``inf`` in an image with
+        no visible patch at all.
+    """
+    height, width = grid
+    if mask.shape[-1] != height * width:
+        raise ValueError(f'mask has {mask.shape[-1]} patches, the grid {height} x {width} '
+                         f'has {height * width}')
+    visible = ~mask.bool().view(-1, height, width)  # (B, h, w)
+    cols = torch.arange(width, device=mask.device, dtype=torch.float32)
+    rows = torch.arange(height, device=mask.device, dtype=torch.float32)
+    col_offset = (cols[:, None] - cols[None, :]).abs()  # (w, w): |j - i|
+    # (B, h, w, w): |j - i| to every visible patch i of the same row, inf elsewhere
+    in_row = torch.where(visible[:, :, None, :], col_offset, float('inf'))
+    dc = in_row.amin(dim=-1)  # (B, h, w): column distance within row k
+    row_offset = (rows[:, None] - rows[None, :]).abs()[None, :, :, None]  # (1, h, h, 1)
+    dc = dc[:, None, :, :]  # (B, 1, h_k, w)
+    if metric == 'euclidean':
+        dist = (row_offset.pow(2) + dc.pow(2)).amin(dim=2).sqrt()  # (B, h, w)
+    elif metric == 'manhattan':
+        dist = (row_offset + dc).amin(dim=2)
+    else:  # chebyshev
+        dist = torch.maximum(row_offset, dc).amin(dim=2)
+    return dist.flatten(1)  # (B, N)
+
+
+def distance_weights(distances: torch.Tensor, mask: torch.Tensor,
+                     exponent: float) -> torch.Tensor:
+    """``w_j = d_j ** g`` on the masked patches, renormalised so that each image's
+    masked-patch weights average to 1; 0 on the visible ones. ``g = 0`` gives exactly the
+    mask, i.e. MAE's masked mean.
+
+    Args:
+        distances: (B, N) from :func:`patch_distances` (>= 1 on masked patches).
+        mask: (B, N), nonzero = masked.
+        exponent: g.
+
+    Returns:
+        (B, N) float weights, sum over each image's masked patches = their number (uniform
+        in an image with no visible patch).
+    """
+    masked = mask.bool()  # (B, N)
+    # visible patches get d = 1 before the power (0 ** negative g would be inf), then 0;
+    # so do the patches of an image without any visible patch (d = inf): uniform weights
+    usable = masked & torch.isfinite(distances)
+    powered = torch.where(usable, distances, torch.ones_like(distances)).pow(exponent)
+    weights = powered * masked  # (B, N)
+    count = masked.sum(dim=1, keepdim=True).clamp(min=1)  # (B, 1) masked patches per image
+    mean = weights.sum(dim=1, keepdim=True) / count  # (B, 1), > 0 when any is masked
+    return weights / mean.clamp(min=torch.finfo(weights.dtype).tiny)
+
+
+@MODELS.register_module()
+class DDAEExponentSchedule:
+    """g(depth, t), the exponent of the distance weights ``w_j = d_j ** g`` (ours)::
+
+        g(depth, t) = ramp(t) * (shallow + (deep - shallow) * depth)
+        ramp(t)     = clip((t - start) / (end - start), 0, 1)
+
+    ``depth`` = supervised block / number of blocks, in (0, 1] (1 = the final output);
+    ``t`` = training progress in [0, 1].
+
+    The default (shallow = 1, deep = -1, ramp over the whole run): at t = 0, g = 0
+    everywhere, so training starts as MAE; as t grows, shallow supervised layers (g > 0)
+    weight far, hard patches more, which need context from across the image, and deep
+    layers (g < 0) weight patches next to visible ones more: the paper's "more locality
+    inductive bias, especially in deep layers". ViT-B with taps 4, 8 and the final block 12:
+    g = t/3, -t/3 and -t.
+
+    Args:
+        shallow (float): g at depth 0 once the ramp is complete.
+        deep (float): g at depth 1 once the ramp is complete.
+        start (float): progress where g starts to move from 0.
+        end (float): progress where the ramp is complete (> start).
+    """
+
+    def __init__(self, shallow: float = 1.0, deep: float = -1.0, start: float = 0.0,
+                 end: float = 1.0) -> None:
+        self.shallow = check_number(shallow, 'shallow')
+        self.deep = check_number(deep, 'deep')
+        self.start = check_number(start, 'start', minimum=0)
+        self.end = check_number(end, 'end')
+        if not self.start < self.end:
+            raise ValueError(f'start, end: expected 0 <= start < end, got {start}, {end}')
+
+    def __call__(self, depth: float, progress: float) -> float:
+        ramp = min(1.0, max(0.0, (progress - self.start) / (self.end - self.start)))
+        return ramp * (self.shallow + (self.deep - self.shallow) * depth)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(shallow={self.shallow}, deep={self.deep}, '
+                f'start={self.start}, end={self.end})')
+
+
+class DistanceWeighting:
+    """What every DDAE loss shares: its depth, metric and schedule, checked once in
+    :meth:`setup_weighting` (call it in ``__init__``), and :meth:`weights` of a step."""
+
+    reads_state = True  # the algorithm passes the step's state to the loss
+
+    def setup_weighting(self, depth: float, schedule: Optional[dict], metric: str) -> None:
+        # config checks
+        self.depth = check_number(depth, 'depth', 0, 1, open_min=True)
+        self.metric = check_choice(metric, 'metric', METRICS)
+        check_dict(schedule, 'schedule', "a dict such as "
+                   "dict(type='DDAEExponentSchedule', shallow=1.0, deep=-1.0)")
+        self.schedule = build(MODELS, schedule or dict(type='DDAEExponentSchedule'),
+                              'schedule')
+        log_max = math.log(math.hypot(CHECK_SIDE - 1, CHECK_SIDE - 1))
+        for step in range(101):
+            g = self.schedule(self.depth, step / 100)
+            if not isinstance(g, (int, float)) or not math.isfinite(g) or \
+                    abs(g) * log_max > math.log(torch.finfo(torch.float32).max):
+                raise ValueError(f'schedule: gives g = {g!r} at depth {self.depth:g}, '
+                                 f'progress {step / 100:g}; d ** g must be finite for '
+                                 f'1 <= d <= {math.exp(log_max):.1f}')
+        self._warned = False
+
+    def exponent(self, state: MIMState) -> float:
+        """g at this loss's depth and the step's progress (a Python float: no sync)."""
+        progress = state.progress
+        if progress is None:
+            if self.training and not self._warned:
+                self._warned = True
+                warnings.warn(f'{type(self).__name__}: training without '
+                              f'TrainingProgressHook (custom_hooks replaced?): the DDAE '
+                              f'schedule stays at t = 0, i.e. g = '
+                              f'{self.schedule(self.depth, 0.0):g}', stacklevel=3)
+            progress = 0.0
+        return self.schedule(self.depth, progress)
+
+    def weights(self, state: MIMState) -> torch.Tensor:
+        """(B, N) the step's weights at this loss's depth; the distance map is computed
+        once per step and metric, for every DDAE loss."""
+        distances = state.once(('ddae_distances', self.metric),
+                               lambda: patch_distances(state.mask, state.grid, self.metric))
+        return distance_weights(distances, state.mask, self.exponent(state))
+
+
+@MODELS.register_module()
+class DDAEPixelLoss(DistanceWeighting, PixelReconstructionLoss):
+    """mmpretrain's :class:`PixelReconstructionLoss` with DDAE's dynamic weights, for the
+    final decoder: ``MAEPretrainHead(loss=dict(type='DDAEPixelLoss'))`` in a
+    ``ComposableMAE``::
+
+        loss = sum_j w_j * err_j / sum_j mask_j / channel     ()
+
+    where ``err_j`` (B, N) is the parent's per-patch error. With g = 0, ``w`` is the mask
+    and the loss is the parent's exactly.
+
+    Args:
+        criterion (str): 'L1' or 'L2', as the parent.
+        channel (int, optional): as the parent.
+        depth (float): the supervised block / number of blocks; 1 for the final output.
+        schedule (dict): the exponent schedule, default :class:`DDAEExponentSchedule`.
+        metric (str): 'euclidean', 'manhattan' or 'chebyshev'.
+    """
+
+    def __init__(self, criterion: str = 'L2', channel: Optional[int] = None,
+                 depth: float = 1.0, schedule: Optional[dict] = None,
+                 metric: str = 'euclidean') -> None:
+        # config checks
+        check_choice(criterion, 'criterion', ('L1', 'L2'))
+        if channel is not None:
+            check_int(channel, 'channel', minimum=1)
+        super().__init__(criterion=criterion, channel=channel)
+        self.setup_weighting(depth, schedule, metric)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                state: MIMState) -> torch.Tensor:
+        """``pred``, ``target`` (B, N, D); ``mask`` (B, N), 1 = masked; the step's state."""
+        loss = self.penalty(pred, target)  # (B, N, D) or (B, N)
+        if loss.dim() == 3:
+            loss = loss.mean(dim=-1)  # (B, N)
+        return (loss * self.weights(state)).sum() / mask.sum() / self.channel
+
+
+@MODELS.register_module()
+class DDAEFeatureLoss(DDAEPixelLoss):
+    """:class:`DDAEPixelLoss` for feature targets (ours): the target (B, N, C) is
+    layer-normalised over C without affine parameters (as norm_pix normalises each patch)
+    before the weighted L2 (or L1) error.
+
+    Args:
+        normalize_target (bool): layer-normalise the target.
+        **kwargs: :class:`DDAEPixelLoss`'s arguments.
+    """
+
+    def __init__(self, normalize_target: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.normalize_target = check_bool(normalize_target, 'normalize_target')
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                state: MIMState) -> torch.Tensor:
+        if self.normalize_target:
+            target = F.layer_norm(target, target.shape[-1:], eps=1e-6)  # (B, N, C)
+        return super().forward(pred, target, mask, state)
+
+
+@MODELS.register_module()
+class DDAEBEiTV2Head(DistanceWeighting, BEiTV2Head):
+    """mmpretrain's :class:`BEiTV2Head` whose cross-entropy over the masked patches is
+    weighted by the distance weights (DDAE's migration to BEiT-v2; ours)::
+
+        w      = d ** g(depth, t) on the masked patches, mean 1 per image   (B, N)
+        ce     = cross-entropy of each masked patch's logits vs its code    (M,)
+        loss_i = mean over the M masked patches of w * ce                   (), i = 1, 2
+
+    for both of BEiT-v2's terms (the final layer's and the late cls-pretraining layers'),
+    from BEiT's block-wise mask. With g = 0 it is BEiTV2Head's loss.
+
+    Args:
+        depth (float): the supervised depth fraction; 1 (the final output).
+        schedule (dict, optional): the exponent schedule, default
+            :class:`DDAEExponentSchedule`.
+        metric (str): 'euclidean', 'manhattan' or 'chebyshev'.
+        **kwargs: :class:`BEiTV2Head`'s arguments (embed_dims, num_embed, loss).
+    """
+
+    def __init__(self, depth: float = 1.0, schedule: Optional[dict] = None,
+                 metric: str = 'euclidean', **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.setup_weighting(depth, schedule, metric)
+
+    def loss(self, feats: torch.Tensor, feats_cls_pt: torch.Tensor, target: torch.Tensor,
+             mask: torch.Tensor, state: MIMState) -> Tuple[torch.Tensor, torch.Tensor]:
+        # one index of the M masked patches among the B * N (one host sync, where
+        # BEiTV2Head's boolean indexing costs three)
+        index = mask.flatten().nonzero().squeeze(1)  # (M,)
+        weights = self.weights(state).flatten()[index]  # (M,)
+        target = target.flatten()[index]  # (M,) codes
+        logits = self.cls_head(feats.flatten(0, 1)[index])  # (M, num_embed)
+        logits_cls_pt = self.cls_head(feats_cls_pt.flatten(0, 1)[index])
+        loss_1 = self.loss_module(logits, target, weight=weights)
+        loss_2 = self.loss_module(logits_cls_pt, target, weight=weights)
+        return loss_1, loss_2
+
+
+@MODELS.register_module()
+class DDAESupervision(BaseSupervision):
+    """DDAE's intermediate supervision: light decoders on intermediate blocks, each
+    regressing the EMA teacher's patch features with the distance weights (the module
+    docstring's ``loss_l``), logged as ``loss_l4``, ``loss_l8`` (prefixed with the
+    component's name).
+
+    For every tapped block l, a light predictor reads the block's raw output and predicts
+    a C-wide feature for every patch: on MAE (taps of the visible tokens) a light MAE
+    decoder (:class:`DeepMIMDecoders`); on BEiT (taps of every position, mask tokens
+    included) a LayerNorm + Linear(C, C) per tap. The final decoder is the algorithm's
+    own; give its head a :class:`DDAEPixelLoss` (or use :class:`DDAEBEiTV2Head`) for
+    DDAE's dynamic final loss.
+
+    Args:
+        taps (Sequence[int], optional): intermediate blocks (from 1); default 1/3 and 2/3
+            of the depth (ViT-B: 4 and 8).
+        weights (Sequence[float], optional): v_l >= 0, one per tap; default 1.0 each.
+        decoder (dict, optional): the MAE decoders' shape; default 256-d x 2 blocks x 8
+            heads.
+        loss (dict, optional): overrides of each tap's :class:`DDAEFeatureLoss` (criterion,
+            schedule, normalize_target); its depth (l / L) and metric are this component's.
+        metric (str): the distance metric, shared by every tap.
+        num_layers, embed_dims, patch_size, num_patches, layout: filled in by the algorithm.
+    """
+
+    needs_teacher = True
+    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'layout')
+    tap_layout = None  # MAE ('visible') and BEiT ('all') alike
+
+    def __init__(self,
+                 taps: Optional[Sequence[int]] = None,
+                 weights: Optional[Sequence[float]] = None,
+                 decoder: Optional[dict] = None,
+                 loss: Optional[dict] = None,
+                 metric: str = 'euclidean',
+                 num_layers: int = 12,
+                 embed_dims: int = 768,
+                 patch_size: int = 16,
+                 num_patches: int = 196,
+                 layout: str = 'visible',
+                 init_cfg=None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        # config checks
+        taps = check_taps(default_taps(num_layers, DEFAULT_TAP_FRACTIONS) if taps is None
+                          else taps, num_layers)
+        self.weights = per_tap(weights, taps, [1.0] * len(taps), 'weights', minimum=0)
+        check_choice(metric, 'metric', METRICS)
+        check_choice(layout, 'layout', ('visible', 'all'))
+        check_dict(decoder, 'decoder', 'a dict of DeepMIMDecoders arguments')
+        check_dict(loss, 'loss', 'a dict of DDAEFeatureLoss arguments')
+        shared = sorted({'depth', 'metric'} & set(loss or {}))
+        if shared:
+            raise ValueError(f'loss.{shared[0]}: set by DDAESupervision for every tap '
+                             f'(depth = tap / num_layers, metric = its metric argument); '
+                             f'remove it from loss')
+        if layout == 'all' and decoder is not None:
+            raise ValueError('decoder: BEiT taps are read by LayerNorm + Linear heads, '
+                             'which have no decoder shape to set')
+
+        self.taps = self.required_taps = taps
+        self.layout = layout
+        if layout == 'visible':
+            self.decoders = build(MODELS, dict(
+                type='DeepMIMDecoders', taps=taps, num_patches=num_patches,
+                patch_size=patch_size, embed_dim=embed_dims, predict_feature_dim=embed_dims,
+                **dict(LIGHT_DECODER, **(decoder or {}))), 'decoder')
+        else:
+            self.heads = ModuleDict({
+                f'l{block}': nn.Sequential(OrderedDict(
+                    ln=nn.LayerNorm(embed_dims, eps=1e-6),
+                    fc=nn.Linear(embed_dims, embed_dims)))
+                for block in taps
+            })
+        self.losses = ModuleDict({
+            f'l{block}': build(MODELS, dict(dict(type='DDAEFeatureLoss', **(loss or {})),
+                                            depth=block / num_layers, metric=metric),
+                               f'loss (tap {block})')
+            for block in taps
+        })
+
+    def predict(self, state: MIMState) -> Dict[int, torch.Tensor]:
+        """block -> (B, N, C) predicted features of every patch."""
+        if self.layout == 'visible':
+            return self.decoders(state.taps, state.ids_restore)
+        # BEiT: (B, 1 + N, C) taps of every position, cls dropped
+        return {b: self.heads[f'l{b}'](state.taps[b][:, 1:]) for b in self.taps}
+
+    def loss(self, state: MIMState, teacher) -> Dict[str, torch.Tensor]:
+        preds = self.predict(state)  # block -> (B, N, C)
+        target = state.teacher_tokens[:, 1:]  # (B, N, C), no gradient, cls dropped
+        return {
+            f'loss_l{block}': weight * self.losses[f'l{block}'](
+                preds[block], target, state.mask, state)
+            for block, weight in zip(self.taps, self.weights)
+        }
