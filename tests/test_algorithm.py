@@ -22,7 +22,7 @@ class TapEnergy(BaseSupervision):
         self.weight = weight
         self.seen = []
 
-    def loss(self, state):
+    def loss(self, state, teacher):
         self.seen.append(state)
         losses = {f'loss_b{b}': self.weight * state.taps[b].pow(2).mean()
                   for b in self.required_taps}
@@ -88,7 +88,11 @@ def test_taps_equal_a_manual_pass_through_the_blocks():
     backbone.eval()
     x = images()
     torch.manual_seed(7)
-    (latent, mask, ids_restore), taps = backbone.forward_taps(x, (1, 3, 6))
+    noise = torch.rand(len(x), backbone.num_patches)  # MAE's draw
+    given = torch.argsort(torch.argsort(noise, dim=1), dim=1)
+    num_visible = int(backbone.num_patches * (1 - backbone.mask_ratio))
+    (latent, mask, ids_restore), taps = backbone.forward_masked(x, given, num_visible,
+                                                                (1, 3, 6))
     assert sorted(taps) == [1, 3, 6]
 
     manual_mask, manual_restore, manual = manual_masked_pass(backbone, x, seed=7)
@@ -121,7 +125,12 @@ def test_components_share_one_student_and_one_teacher_pass():
             calls[name] += 1
         return hook
 
-    model.backbone.register_forward_hook(count('student'))
+    masked_pass = model.backbone.forward_masked
+
+    def counted(*args):
+        calls['student'] += 1
+        return masked_pass(*args)
+    model.backbone.forward_masked = counted
     model.teacher['backbone'].register_forward_hook(count('teacher'))
     x = images()
     torch.manual_seed(3)
@@ -162,15 +171,15 @@ def test_not_a_supervision_is_refused():
     cfg = tiny_model_cfg(supervisions=dict(x=head))
     with pytest.raises(TypeError, match='model.supervisions.x.*not a BaseSupervision'):
         MODELS.build(cfg)
-    with pytest.raises(TypeError, match='forward_taps'):
+    with pytest.raises(TypeError, match='model.backbone: MAEViT records no taps'):
         MODELS.build(copy.deepcopy(tiny_model_cfg(backbone=dict(type='MAEViT'))))
     with pytest.raises(ValueError, match='model.supervisions.my_loss.*may not contain'):
         MODELS.build(tiny_model_cfg(supervisions=dict(my_loss=dict(type='TapEnergy'))))
-    with pytest.raises(ValueError, match='model.teacher.sources must include "backbone"'):
+    with pytest.raises(ValueError, match='model.teacher.sources: must include "backbone"'):
         MODELS.build(tiny_model_cfg(
             supervisions=dict(a=dict(type='TapEnergy', use_teacher=True)),
             teacher=dict(type='EMATeacher', sources=('neck', ))))
-    with pytest.raises(ValueError, match=r'model.backbone.out_indices must be \[-1\]'):
+    with pytest.raises(ValueError, match=r'model.backbone.out_indices: must be \[-1\]'):
         MODELS.build(tiny_model_cfg(
             backbone=dict(out_indices=[2, 5]),
             supervisions=dict(a=dict(type='TapEnergy', use_teacher=True))))

@@ -9,6 +9,7 @@ from conftest import ROOT
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
+from mim_deepsup.core import MIMState
 from mim_deepsup.methods.ddae import patch_distances
 
 TINY_DDAE = osp.join(ROOT, 'configs', 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
@@ -64,8 +65,6 @@ def test_distance_map_on_a_hand_drawn_mask():
 
 
 def test_distance_map_errors_name_the_problem():
-    with pytest.raises(ValueError, match="unknown distance metric 'cosine'"):
-        patch_distances(torch.zeros(1, 16), (4, 4), 'cosine')
     with pytest.raises(ValueError, match='mask has 16 patches, the grid 5 x 5 has 25'):
         patch_distances(torch.zeros(1, 16), (5, 5))
 
@@ -102,15 +101,15 @@ def test_images_with_no_visible_or_no_masked_patch():
 
 def test_hand_computed_weighted_loss():
     from mim_deepsup.methods.ddae import DDAEPixelLoss
-    loss = DDAEPixelLoss(grid=(1, 4), schedule=dict(
+    loss = DDAEPixelLoss(schedule=dict(
         type='DDAEExponentSchedule', shallow=1.0, deep=1.0))  # g = t = 1 below
-    loss.set_progress(1.0)
     mask = torch.tensor([[0.0, 1.0, 1.0, 1.0]])  # distances 0, 1, 2, 3
+    state = MIMState(inputs=None, mask=mask, grid=(1, 4), progress=1.0)
     pred = torch.zeros(1, 4, 2)
     target = torch.tensor([[[9.0, 9.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]])  # L2: 1, 4, 9
     # weights 1, 2, 3 renormalised to mean 1: 0.5, 1, 1.5
     expected = (0.5 * 1 + 1.0 * 4 + 1.5 * 9) / 3
-    assert loss(pred, target, mask).item() == pytest.approx(expected)
+    assert loss(pred, target, mask, state).item() == pytest.approx(expected)
 
 
 def test_zero_exponent_is_maes_pixel_loss_exactly():
@@ -122,8 +121,9 @@ def test_zero_exponent_is_maes_pixel_loss_exactly():
     generator = torch.Generator().manual_seed(1)
     pred, target = (torch.randn(3, 196, 768, generator=generator) for _ in range(2))
     mask = random_mask(3, 196, seed=2)
-    assert ours.exponent() == 0.0
-    assert torch.equal(ours(pred, target, mask), mae(pred, target, mask))
+    state = MIMState(inputs=None, mask=mask, grid=(14, 14), progress=0.0)
+    assert ours.exponent(state) == 0.0
+    assert torch.equal(ours(pred, target, mask, state), mae(pred, target, mask))
 
 
 @pytest.mark.parametrize('depth, progress, expected', [
@@ -141,9 +141,9 @@ def test_schedule_ramp_and_bad_settings_name_the_key():
     assert ramp(0.5, 0.9) == 2.0
     with pytest.raises(ValueError, match='start, end'):
         DDAEExponentSchedule(start=0.5, end=0.5)
-    with pytest.raises(ValueError, match='schedule: the schedule gives g'):
+    with pytest.raises(ValueError, match='schedule: gives g'):
         DDAEPixelLoss(schedule=dict(type='DDAEExponentSchedule', deep=-1e4))
-    with pytest.raises(ValueError, match="metric: unknown distance metric 'hamming'"):
+    with pytest.raises(ValueError, match="metric: expected one of 'euclidean'.*got 'hamming'"):
         DDAEPixelLoss(metric='hamming')
 
 
@@ -156,9 +156,7 @@ def ddae_model(seed=0):
 
 
 def set_progress(model, progress):
-    for module in model.modules():
-        if callable(getattr(module, 'set_progress', None)):
-            module.set_progress(progress)
+    model.set_progress(progress)  # what TrainingProgressHook does
 
 
 def test_at_zero_progress_the_final_term_is_maes_loss_exactly():
@@ -194,7 +192,7 @@ def test_intermediate_loss_is_the_hand_computed_weighted_feature_error():
     d = brute_force(state.mask, 8, 8, 'euclidean')
     for block in component.taps:
         g = 0.6 * (1 - 2 * block / 6)  # the default schedule at depth l / L
-        assert component.losses[f'l{block}'].exponent() == pytest.approx(g)
+        assert component.losses[f'l{block}'].exponent(state) == pytest.approx(g)
         pred = component.decoders.decoders[f'l{block}'](state.taps[block], state.ids_restore)
         err = (pred - target).pow(2).mean(-1)  # (B, N)
         w = distance_weights(d, state.mask, g)
@@ -230,7 +228,7 @@ class ExponentRecorderHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         losses = [m for m in runner.model.modules() if hasattr(m, 'exponent')]
         runner.__dict__.setdefault('exponents_seen', []).append(
-            [m.exponent() for m in losses])
+            [m.schedule(m.depth, runner.model.progress) for m in losses])
 
 
 def test_ddae_runner_iterations_and_progress_after_resume(demo_data, tmp_path):
@@ -245,7 +243,7 @@ def test_ddae_runner_iterations_and_progress_after_resume(demo_data, tmp_path):
         values = full.message_hub.get_scalar(key).data[0].tolist()
         assert len(values) == 4 and all(_math.isfinite(v) for v in values)
     losses = [m for m in full.model.modules() if hasattr(m, 'exponent')]
-    assert len(losses) == 3 and all(m.progress == 0.75 for m in losses)
+    assert len(losses) == 3 and full.model.progress == 0.75  # the last iteration's t
     cfg = tiny_runner_cfg(demo_data, tmp_path / 'resumed', config=TINY_DDAE, resume=True,
                           load_from=str(tmp_path / 'full' / 'epoch_1.pth'))
     cfg.custom_hooks.append(dict(type='ExponentRecorderHook'))
@@ -266,11 +264,12 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
     from mmengine.config import Config
     cfg = Config.fromfile(TINY_DDAE).model
     for change, message in (
-            (dict(taps=[2, 6]), 'model.supervisions.ddae: taps: block 6 is out of range'),
-            (dict(metric='hamming'), "model.supervisions.ddae: .*unknown distance metric"),
+            (dict(taps=[2, 6]),
+             r'model.supervisions.ddae: taps: expected blocks 1\.\.5 .* got \[2, 6\]'),
+            (dict(metric='hamming'),
+             "model.supervisions.ddae: metric: expected one of .*got 'hamming'"),
             (dict(loss=dict(schedule=dict(type='DDAEExponentSchedule', shallow=1e5))),
-             'model.supervisions.ddae: loss \\(tap 2\\): DDAEFeatureLoss.schedule: '
-             'the schedule gives')):
+             'model.supervisions.ddae: loss \\(tap 2\\): .*schedule: gives g')):
         bad = cfg.copy()
         bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
         with pytest.raises(ValueError, match=message):
@@ -358,7 +357,8 @@ def beit_batch(seed=0):
 def test_beitv2_head_at_zero_exponent_is_mmpretrains():
     ours, theirs = beit_heads()
     batch = beit_batch()
-    for a, b in zip(ours.loss(*batch), theirs.loss(*batch)):
+    state = MIMState(inputs=None, mask=batch[3].flatten(1).float(), grid=(4, 4), progress=0.0)
+    for a, b in zip(ours.loss(*batch, state=state), theirs.loss(*batch)):
         assert torch.allclose(a, b, rtol=1e-6, atol=0)
 
 
@@ -367,11 +367,12 @@ def test_beitv2_head_weights_the_masked_cross_entropy_by_distance():
 
     from mim_deepsup.methods.ddae import distance_weights
     ours, _ = beit_heads()
-    ours.set_progress(1.0)  # default schedule at depth 1: g = -1
     feats, feats_cls_pt, target, mask = beit_batch()
+    # the default schedule at depth 1, t = 1: g = -1
+    state = MIMState(inputs=None, mask=mask.flatten(1).float(), grid=(4, 4), progress=1.0)
     flat = mask.flatten(1)
     w = distance_weights(brute_force(flat, 4, 4, 'euclidean'), flat.float(), -1.0)[flat]
-    for got, x in zip(ours.loss(feats, feats_cls_pt, target, mask), (feats, feats_cls_pt)):
+    for got, x in zip(ours.loss(feats, feats_cls_pt, target, mask, state), (feats, feats_cls_pt)):
         ce = F.cross_entropy(ours.cls_head(x[flat]), target[flat], reduction='none')
         assert got.item() == pytest.approx((ce * w).mean().item(), rel=1e-6)
     # near patches count more at g < 0: the weights are not all equal
@@ -397,7 +398,7 @@ def test_beitv2_ddae_runner_iterations(demo_data, tmp_path):
         assert len(values) == 4 and all(math.isfinite(v) for v in values), key
     model = runner.model
     assert type(model.head).__name__ == 'DDAEBEiTV2Head'
-    assert model.head.progress == 0.75  # the progress hook reaches the head
+    assert model.progress == 0.75  # the progress hook reaches the algorithm
     # the teacher moved by EMA steps: a little, towards a student that moved more
     key = 'layers.0.ffn.layers.1.weight'
     start = runner.start_state

@@ -84,7 +84,6 @@ def test_the_step_checks_the_number_of_views():
 def identity_component(weight):
     component = MODELS.build(dict(type='LUTSupervision', weight=weight,
                                   projector='identity', predictor='identity', embed_dims=2))
-    component.teacher_copies = {'projector': nn.Identity()}
     return component
 
 
@@ -96,9 +95,9 @@ def test_hand_computed_bc_loss_pairs_each_student_view_with_the_other_teacher_vi
     # teacher, all 4 tokens per view: k1 = (1, 1), k2 = (1, 0)
     teacher = torch.tensor([[[cls, [1.0, 1.0], [1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]],
                             [[cls, [1.0, 0.0], [-1.0, 0.0], [3.0, 0.0], [1.0, 0.0]]]])
-    state = MIMState(inputs=None, latent=latents[0], mask=None, ids_restore=None,
+    state = MIMState(inputs=None, mask=None, grid=None, latent=latents[0],
                      view_latents=latents, view_teacher_tokens=teacher)
-    losses = identity_component(weight=0.5).loss(state)
+    losses = identity_component(weight=0.5).loss(state, {'projector': nn.Identity()})
     # 2 - 2 cos(q2, k1) = 2 - 2 / sqrt(2); 2 - 2 cos(q1, k2) = 0
     expected = 0.5 * ((2 - math.sqrt(2)) + 0.0) / 2
     assert losses.keys() == {'loss'}
@@ -146,11 +145,10 @@ def test_student_heads_normalise_each_view_over_its_own_batch():
     component.init_weights()
     component.train()
     teacher_projector = copy.deepcopy(component.projector).eval()
-    component.teacher_copies = {'projector': teacher_projector}
     latents = torch.randn(2, 5, 1 + 3, 4)
     latents[1] += 3.0  # a view-wise shift that per-view BatchNorm removes
     teacher = torch.randn(2, 5, 1 + 6, 4)
-    state = MIMState(inputs=None, latent=latents[0], mask=None, ids_restore=None,
+    state = MIMState(inputs=None, mask=None, grid=None, latent=latents[0],
                      view_latents=latents, view_teacher_tokens=teacher)
 
     def mlp(m, x, bn_stats):
@@ -169,7 +167,8 @@ def test_student_heads_normalise_each_view_over_its_own_batch():
     k = mlp(tp, teacher[:, :, 1:].mean(2).flatten(0, 1),
             lambda h: (tp.bn0.running_mean, tp.bn0.running_var)).unflatten(0, (2, 5))
     expected = cross_view_cosine_loss(q, k)
-    assert component.loss(state)['loss'].item() == pytest.approx(expected.item(), rel=1e-5)
+    loss = component.loss(state, {'projector': teacher_projector})['loss']
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     # one BatchNorm over both views would give another value
     both = mlp(pred, mlp(proj, latents[:, :, 1:].mean(2).flatten(0, 1), batch_stats),
                batch_stats).unflatten(0, (2, 5))
@@ -190,7 +189,7 @@ def test_one_batched_student_pass_one_teacher_pass_and_view_one_decoded():
     model = build_model(lut_config().model)
     views = two_views(batch=4)
     student, teacher, decoder, teacher_projector = [], [], [], []
-    handles = [count_calls(model.backbone, student),
+    handles = [count_calls(model.backbone.patch_embed, student),  # once per pass
                count_calls(model.teacher['backbone'], teacher),
                count_calls(model.neck, decoder),
                count_calls(model.teacher['supervisions.lut.projector'], teacher_projector)]
