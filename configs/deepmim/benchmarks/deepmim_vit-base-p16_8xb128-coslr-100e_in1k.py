@@ -1,6 +1,6 @@
 # ImageNet fine-tuning of a DeepMIM-pretrained ViT-B/16: mmpretrain's MAE fine-tuning recipe
 # (100 epochs, AdamW, layer-wise lr decay, RandAugment, mixup/cutmix, drop path 0.1), with
-# DeepMIM's layer decay 0.6 (read in the authors' released fine-tuning code, METHODS.md);
+# DeepMIM's layer decay 0.6 (read in the authors' released fine-tuning code, docs/methods.md);
 # every other value is mmpretrain's (lr 2e-3 at batch 1024 among them).
 #
 # The checkpoint is the output of our converter (the student's `backbone.*` keys):
