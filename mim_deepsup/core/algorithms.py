@@ -220,10 +220,6 @@ class ComposableMAE(ComposableMixin, MAE):
         mask_ratio = check_number(self.backbone.mask_ratio, 'model.backbone.mask_ratio', 0, 1,
                                   open_min=True, open_max=True)
         check_view_mask_ratio(mask_ratio, self.num_views, key='model.backbone.mask_ratio')
-        grid = getattr(getattr(self.head, 'loss_module', None), 'grid', None)
-        if grid is not None and grid != facts['patch_grid']:
-            raise ValueError(f'model.head.loss.grid: expected the backbone\'s patch grid '
-                             f'{facts["patch_grid"]} (image size / patch size), got {grid}')
         last = len(self.backbone.layers) - 1
         if self.needs_teacher and list(getattr(self.backbone, 'out_indices', [last])) != [last]:
             raise ValueError(f'model.backbone.out_indices: must be [-1] when a component '
@@ -361,11 +357,6 @@ class ComposableBEiT(ComposableMixin, BEiT):
         if self.num_views > 1:
             raise ValueError('model.supervisions: ComposableBEiT encodes one view of each '
                              'image; a component reading several needs ComposableMAE')
-        grid = getattr(self.head, 'grid', None)
-        if grid is not None and grid != self.backbone.facts()['patch_grid']:
-            raise ValueError(f'model.head.grid: expected the backbone\'s patch grid '
-                             f'{self.backbone.facts()["patch_grid"]} (image size / patch '
-                             f'size), got {grid}')
 
     def component_defaults(self) -> Dict[str, object]:
         """The backbone's sizes and the codebook size ``num_embed`` of BEiT-v2's head."""
