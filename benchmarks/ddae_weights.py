@@ -8,15 +8,12 @@ for ViT-B: blocks 4, 8 and the final decoder). This times exactly that on random
 and the distance map alone, on the CPU with torch's current thread count.
 """
 import argparse
-import os.path as osp
 import statistics
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mim_deepsup.methods.ddae import distance_weights, patch_distances  # noqa: E402
+from mim_deepsup.methods.ddae import distance_weights, patch_distances
 
 
 def median_ms(fn, reps: int) -> float:

@@ -15,15 +15,13 @@ import argparse
 import logging
 import os.path as osp
 import statistics
-import sys
 import time
 
 import torch
 from mmengine.logging import MMLogger
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-from tools.benchmark import build_step  # noqa: E402
+from mim_deepsup.benchmarking.steps import build_step
+from mim_deepsup.fileio import REPO_ROOT as ROOT
 
 DEFAULT = osp.join(ROOT, 'configs', 'lut', 'lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')
 

@@ -8,6 +8,9 @@ from typing import BinaryIO, Callable, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
+# the checkout the package runs from (installed editable): where configs/ and docs/ are
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
 
 def atomic_write(path: str, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place

@@ -3,12 +3,12 @@ import copy
 
 import pytest
 import torch
-from conftest import TINY_MAE, manual_masked_pass
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from mim_deepsup.core import BaseSupervision, ComposableMAE
+from mim_deepsup.testing import TINY_MAE, manual_masked_pass
 
 
 @MODELS.register_module(force=True)

@@ -6,11 +6,11 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT, build_model
 from mmengine.config import Config
 
 from mim_deepsup.analysis.encoder import attention_recorded, load_encoder
 from mim_deepsup.analysis.images import load_folder
+from mim_deepsup.testing import ROOT, build_model
 
 CONFIGS = osp.join(ROOT, 'configs')
 TINY_DDAE = osp.join(CONFIGS, 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
@@ -70,7 +70,7 @@ def test_attention_comes_from_the_models_own_forward(checkpoints, name, demo_dat
 
 def test_encoder_analyses_write_finite_numbers_and_pictures(checkpoints, demo_data,
                                                             tmp_path, capsys):
-    from tools.analysis.encoder_analysis import main
+    from mim_deepsup.analysis.cli import main
     assert main(['aad', 'diversity', 'cka', 'spectrum'],
                 [checkpoints['ddae'][1], demo_data['imagenet'], '--out', str(tmp_path),
                  '--limit', '8', '--teacher']) == 0
@@ -130,7 +130,7 @@ def test_reconstruction_figure(checkpoints, demo_data, tmp_path, name):
 
 
 def test_bad_inputs_fail_clearly(checkpoints, demo_data, tmp_path, capsys):
-    from tools.analysis.encoder_analysis import main
+    from mim_deepsup.analysis.cli import main
     from tools.analysis.reconstruction import main as reconstruction
     broken = tmp_path / 'images'
     broken.mkdir()
@@ -155,7 +155,7 @@ def test_an_authors_timm_release_is_analysed_as_trained(demo_data, tmp_path, cap
     """A timm-named release (as MAE's and LUT's scripts save them) loads into the same
     encoder, whose block outputs equal timm's own, and the tools run on it."""
     timm = pytest.importorskip('timm')
-    from tools.analysis.encoder_analysis import main
+    from mim_deepsup.analysis.cli import main
     torch.manual_seed(0)
     vit = timm.create_model('vit_base_patch16_224', pretrained=False, img_size=32,
                             patch_size=4, embed_dim=64, depth=6, num_heads=4, num_classes=0)
@@ -222,7 +222,7 @@ def test_reconstructions_show_only_pixel_decoders_and_refuse_other_targets(tmp_p
 def test_outputs_are_readable_like_any_new_file(checkpoints, demo_data, tmp_path):
     import os
 
-    from tools.analysis.encoder_analysis import main
+    from mim_deepsup.analysis.cli import main
     assert main(['diversity'], [checkpoints['ddae'][1], demo_data['imagenet'], '--out',
                                 str(tmp_path), '--limit', '2']) == 0
     umask = os.umask(0)

@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY_MAE
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.logging import MMLogger
@@ -17,6 +16,7 @@ from mmpretrain.registry import DATASETS, TRANSFORMS
 from PIL import Image
 
 import mim_deepsup  # noqa: F401
+from mim_deepsup.testing import ROOT, TINY_MAE
 
 TINY_LUT = osp.join(ROOT, 'configs', 'lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py')
 BACKENDS = ('cv2', 'pillow')

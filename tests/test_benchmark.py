@@ -6,9 +6,10 @@ import subprocess
 
 import pytest
 import torch
-from conftest import ROOT, TINY_MAE, build_model, tiny_runner_cfg
 from mmengine.config import Config
 from mmengine.runner import Runner
+
+from mim_deepsup.testing import ROOT, TINY_MAE, build_model, tiny_runner_cfg
 
 TINY = osp.join(ROOT, 'configs', '{}_vit-tiny-p4_1xb32-20e_demo.py')
 TINY_DDAE = TINY.format('ddae/ddae')
@@ -40,24 +41,24 @@ def test_combined_configs_are_luts_plus_ddaes_parts():
 
 
 def test_combined_step_runs_student_and_teacher_once_over_both_views():
-    from tools.benchmark import build_step
+    from mim_deepsup.benchmarking.steps import build_step
     step, size, model = build_step(TINY_DDAE_LUT, 2, torch.device('cpu'))
     assert size == 32 and model.num_views == 2
     teacher, student = [], []
     handle = count_calls(model.teacher['backbone'], teacher)
-    forward_taps = model.backbone.forward_taps
+    forward_masked = model.backbone.forward_masked
 
     def counted(x, *args, **kwargs):
         student.append(len(x))
-        return forward_taps(x, *args, **kwargs)
+        return forward_masked(x, *args, **kwargs)
 
-    model.backbone.forward_taps = counted
+    model.backbone.forward_masked = counted
     try:
         for _ in range(2):
             step()
     finally:
         handle.remove()
-        del model.backbone.forward_taps
+        del model.backbone.forward_masked
     # per step: one teacher pass and one student pass, each over the 2 views x 2 images
     assert teacher == [4, 4] and student == [4, 4]
 
@@ -90,11 +91,6 @@ def test_runner_trains_the_combined_tiny_config(demo_data, tmp_path):
     for key in ('loss', 'loss_mim', 'loss_lut', 'loss_ddae_l2', 'loss_ddae_l4'):
         values = scalars[f'train/{key}'].data[0]
         assert len(values) == 2 and all(math.isfinite(v) for v in values), key
-
-
-def test_combined_step_in_bf16_is_close_to_fp32(demo_data):
-    import test_bf16  # the module, so that pytest does not collect its tests here again
-    test_bf16.test_one_step_in_bf16_is_finite_and_close_to_fp32('ddae/ddae-lut', demo_data)
 
 
 # --------------------------------------------------------------------------------------
@@ -133,7 +129,7 @@ def parse_tables(text):
 
 @pytest.fixture(scope='module')
 def tiny_table(tmp_path_factory):
-    from tools.benchmark import main
+    from mim_deepsup.benchmarking.cli import main
     tmp = tmp_path_factory.mktemp('table')
     baseline = tmp / 'mmpretrain_mae_tiny.py'
     baseline.write_text(TINY_MMPRETRAIN_MAE.format(base=TINY_MAE))
@@ -146,7 +142,7 @@ def tiny_table(tmp_path_factory):
 
 
 def test_table_mode_writes_both_precisions_with_every_row(tiny_table):
-    from tools.benchmark import COLUMNS, SPEEDUP_COLUMN
+    from mim_deepsup.benchmarking.table import COLUMNS, SPEEDUP_COLUMN
     assert tiny_table.startswith('# Training-step benchmark\n')
     assert 'Partial' not in tiny_table
     header = tiny_table.split('\n## ')[0]
@@ -204,7 +200,7 @@ def test_table_mode_compares_the_combination_with_its_parts(tiny_table):
 
 
 def test_table_mode_refuses_bad_arguments(tmp_path):
-    from tools.benchmark import main
+    from mim_deepsup.benchmarking.cli import main
     with pytest.raises(SystemExit):
         main(['--table', TINY_MAE])
     with pytest.raises(SystemExit):
@@ -218,7 +214,9 @@ def test_table_mode_refuses_bad_arguments(tmp_path):
 
 
 def test_table_families_choose_baseline_configs_combination_and_file():
-    from tools.benchmark import FAMILIES, ROOT, parse_args, table_entries
+    from mim_deepsup.benchmarking.cli import parse_args
+    from mim_deepsup.benchmarking.steps import FAMILIES
+    from mim_deepsup.benchmarking.table import table_entries
     args = parse_args(['--table'])  # the default: every method on MAE against mmpretrain's
     assert args.out == osp.join(ROOT, 'docs', 'benchmarks.md')
     assert args.combination == ['DDAE+LUT', 'DDAE', 'LUT']
@@ -242,35 +240,38 @@ def test_table_families_choose_baseline_configs_combination_and_file():
 
 
 def test_table_options_add_to_a_family_s_own(monkeypatch):
-    import tools.benchmark as bm
-    monkeypatch.setitem(bm.FAMILIES, 'tiny', bm.Family(
-        bm.Entry('base', TINY_MAE, {'a': 1}), (bm.Entry('row', TINY_MAE, {'b': 2}), ),
+    from mim_deepsup.benchmarking import table
+    from mim_deepsup.benchmarking.cli import parse_args
+    from mim_deepsup.benchmarking.steps import FAMILIES, Entry, Family
+    monkeypatch.setitem(FAMILIES, 'tiny', Family(
+        Entry('base', TINY_MAE, {'a': 1}), (Entry('row', TINY_MAE, {'b': 2}), ),
         None, 'x.md'))
-    args = bm.parse_args(['--table', '--family', 'tiny', '--cfg-options', 'c=3',
+    args = parse_args(['--table', '--family', 'tiny', '--cfg-options', 'c=3',
                           '--baseline-cfg-options', 'a=5', 'd=4'])
-    assert [e.options for e in bm.table_entries(args)] == [{'b': 2, 'c': 3}]
-    assert bm.table_baseline(args).options == {'a': 5, 'd': 4}
-    assert '--cfg-options c=3 --baseline-cfg-options a=5 d=4' in bm.command_line(args)
-    args = bm.parse_args(['--table', '--family', 'tiny'])
-    assert bm.table_baseline(args).options == {'a': 1}
+    assert [e.options for e in table.table_entries(args)] == [{'b': 2, 'c': 3}]
+    assert table.table_baseline(args).options == {'a': 5, 'd': 4}
+    assert '--cfg-options c=3 --baseline-cfg-options a=5 d=4' in table.command_line(args)
+    args = parse_args(['--table', '--family', 'tiny'])
+    assert table.table_baseline(args).options == {'a': 1}
     with pytest.raises(SystemExit):  # a single config's baseline options need a baseline
-        bm.parse_args([TINY_MAE, '--baseline-cfg-options', 'a=1'])
+        parse_args([TINY_MAE, '--baseline-cfg-options', 'a=1'])
 
 
 def test_table_baseline_options_reach_its_step_and_memory_pass(tmp_path, monkeypatch):
     """The baseline's overrides are those its step runs with (here a mask ratio of 0.5:
     twice the visible patches, so our identical MAE at 0.75 counts fewer FLOPs) and those
     its memory pass gets."""
-    import tools.benchmark as bm
+    from mim_deepsup.benchmarking import table
+    from mim_deepsup.benchmarking.cli import main
     memory = []
 
     def peak_memory_mib(config, batch_size, steps, device, options, *rest):
         memory.append(options)
         return 1.0
 
-    monkeypatch.setattr(bm, 'peak_memory_mib', peak_memory_mib)
+    monkeypatch.setattr(table, 'peak_memory_mib', peak_memory_mib)
     out = tmp_path / 't.md'
-    bm.main(['--table', '--configs', f'MAE={TINY_MAE}', '--baseline', f'half={TINY_MAE}',
+    main(['--table', '--configs', f'MAE={TINY_MAE}', '--baseline', f'half={TINY_MAE}',
              '--baseline-cfg-options', 'model.backbone.mask_ratio=0.5', '--precisions',
              'fp32', '--iters', '1', '--warmup', '0', '--default-malloc', '--out', str(out)])
     text = out.read_text()
@@ -283,7 +284,7 @@ def test_table_baseline_options_reach_its_step_and_memory_pass(tmp_path, monkeyp
 
 
 def test_single_mode_baseline_options_reach_its_step(capsys):
-    from tools.benchmark import main
+    from mim_deepsup.benchmarking.cli import main
     main([TINY_MAE, '--baseline', TINY_MAE, '--baseline-cfg-options',
           'model.backbone.mask_ratio=0.5', '--iters', '1', '--warmup', '0', '--no-memory',
           '--default-malloc'])
@@ -292,7 +293,7 @@ def test_single_mode_baseline_options_reach_its_step(capsys):
 
 
 def test_memory_pass_runs_with_the_overrides():
-    from tools.benchmark import peak_memory_mib
+    from mim_deepsup.benchmarking.steps import peak_memory_mib
     with pytest.raises(subprocess.CalledProcessError):  # the child builds what it is given
         peak_memory_mib(TINY_MAE, 2, 1, torch.device('cpu'),
                         cfg_options={'model.backbone.arch': 'no-such-arch'})
@@ -303,7 +304,7 @@ def test_table_baseline_runs_our_bases_optimizer(family):
     """The baseline's optimizer settings (type, lr, betas, weight decay, fused) are our
     plain config's (techniques off), so a ratio to it measures the technique and not the
     optimizer; the config as released differs in ``fused`` alone."""
-    from tools.benchmark import FAMILIES, load_config
+    from mim_deepsup.benchmarking.steps import FAMILIES, load_config
     base, (released, ours) = FAMILIES[family].baseline, FAMILIES[family].configs[:2]
 
     def optimizer(entry):
@@ -316,11 +317,11 @@ def test_table_baseline_runs_our_bases_optimizer(family):
     assert {k: v for k, v in optimizer(base).items() if k != 'fused'} == optimizer(released)
     assert 'fused' not in optimizer(released)
     # the table names the baseline's override next to its config
-    from tools.benchmark import _described
+    from mim_deepsup.benchmarking.table import _described
     assert _described(base) == f'`{base.config}` with `optim_wrapper.optimizer.fused=True`'
     assert _described(released) == f'`{released.config}`'
 
 
 def test_memory_child_runs_the_bf16_step():
-    from tools.benchmark import peak_memory_mib
+    from mim_deepsup.benchmarking.steps import peak_memory_mib
     assert peak_memory_mib(TINY_MAE, 2, 1, torch.device('cpu'), precision='bf16') > 0

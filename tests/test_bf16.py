@@ -5,13 +5,14 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT, build_model, tiny_runner_cfg
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import OPTIM_WRAPPERS
 
+from mim_deepsup.testing import ROOT, build_model, tiny_runner_cfg
+
 CONFIGS = ['mae/mae', 'deepmim/deepmim', 'ddae/ddae', 'lut/lut', 'beitv2/beitv2',
-           'deepmim/deepmim_beitv2', 'ddae/ddae_beitv2']
+           'deepmim/deepmim_beitv2', 'ddae/ddae_beitv2', 'ddae/ddae-lut']
 # bf16 keeps 8 bits of mantissa: the tiny models' losses moved by at most 0.4 % relative
 # (BEiT-v2's token losses; MAE-family ones by 0.1 % or less); allowed: 1 %
 TOLERANCE = 0.01

@@ -16,7 +16,6 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT, build_model
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
@@ -24,6 +23,7 @@ from mmpretrain.registry import MODELS, OPTIM_WRAPPERS
 from mim_deepsup.core import MIMState
 from mim_deepsup.methods.ddae import distance_weights, patch_distances
 from mim_deepsup.methods.lut import cross_view_cosine_loss
+from mim_deepsup.testing import ROOT, build_model
 
 BF16 = dict(device_type='cpu', dtype=torch.bfloat16)
 TINY = ['mae/mae', 'deepmim/deepmim', 'ddae/ddae', 'lut/lut', 'beitv2/beitv2',
@@ -187,25 +187,24 @@ def test_ddae_pixel_and_feature_losses_weight_and_normalise_in_fp32():
     model = tiny_model('ddae/ddae')
     pixel = model.head.loss_module
     feature = next(iter(model.supervisions.ddae.losses.values()))
-    for module in (pixel, feature):
-        module.set_progress(0.5)
     mask = (torch.rand(8, 64, generator=torch.Generator().manual_seed(4)) < 0.75).float()
+    state = MIMState(inputs=None, mask=mask, grid=(8, 8), progress=0.5)
     distances = patch_distances(mask, (8, 8))
 
     pred, target = decoder_like((8, 64, 48), seed=5)
-    weights = distance_weights(distances, mask, pixel.exponent())
+    weights = distance_weights(distances, mask, pixel.exponent(state))
     with torch.autocast(**BF16):
-        value = pixel(pred, target, mask, distances)
+        value = pixel(pred, target, mask, state)
     assert value.dtype == torch.float32
     assert rel(value, masked_mean_error(pred, target, weights)) < 1e-6
 
     pred, tokens = decoder_like((8, 64, 64), seed=6)
     tokens = tokens * 3 + 1  # teacher tokens: not normalised yet
-    weights = distance_weights(distances, mask, feature.exponent())
+    weights = distance_weights(distances, mask, feature.exponent(state))
     normalised = F.layer_norm(tokens.double(), (64, ), eps=1e-6)
     reference = masked_mean_error(pred, normalised, weights)
     with torch.autocast(**BF16):
-        value = feature(pred, tokens, mask, distances)
+        value = feature(pred, tokens, mask, state)
     assert value.dtype == torch.float32
     assert rel(value, reference) < 1e-6
     bf16_target = F.layer_norm(tokens.bfloat16(), (64, ), eps=1e-6)  # 1.3e-5 off here
@@ -250,7 +249,7 @@ def token_state(model, seed):
     mask = torch.rand(4, 8, 8, generator=g) < 0.4
     codes = torch.randint(0, 64, (4, 64), generator=g)
     taps = {b: torch.randn(4, 65, 64, generator=g) for b in model.taps}
-    return MIMState(inputs=None, latent=None, mask=mask.flatten(1).float(), ids_restore=None,
+    return MIMState(inputs=None, grid=(8, 8), mask=mask.flatten(1).float(),
                     taps=taps, target=codes), mask, codes
 
 
@@ -259,15 +258,15 @@ def test_beitv2_token_cross_entropies_are_fp32():
     log-softmax; DDAE's weighted mean over the masked patches stays fp32."""
     model = tiny_model('ddae/ddae_beitv2')
     head = model.head  # DDAEBEiTV2Head
-    head.set_progress(0.5)
     state, mask, codes = token_state(model, seed=8)
+    state.progress = 0.5
     feats = torch.randn(4, 64, 64, generator=torch.Generator().manual_seed(9))
     index = mask.flatten().nonzero().squeeze(1)
     with torch.autocast(**BF16):
-        loss_1, loss_2 = head.loss(feats, feats, codes, mask)
+        loss_1, loss_2 = head.loss(feats, feats, codes, mask, state)
         logits = head.cls_head(feats.flatten(0, 1)[index])  # bf16, as the head gets them
     assert logits.dtype == torch.bfloat16 and loss_1.dtype == torch.float32
-    weights = head.dynamic_weights(mask).flatten()[index].double()
+    weights = head.weights(state).flatten()[index].double()
     ce = F.cross_entropy(logits.double(), codes.flatten()[index], reduction='none')
     reference = (ce * weights).mean()
     assert rel(loss_1, reference) < 1e-6 and rel(loss_2, reference) < 1e-6
@@ -280,7 +279,7 @@ def test_beitv2_token_cross_entropies_are_fp32():
     state, mask, codes = token_state(model, seed=10)
     index = mask.flatten().nonzero().squeeze(1)
     with torch.autocast(**BF16):
-        losses = component.loss(state)
+        losses = component.loss(state, None)
     for block, weight in zip(component.taps, component.weights):
         with torch.autocast(**BF16):
             logits = component.heads[f'l{block}'](state.taps[block][:, 1:].flatten(0, 1)[index])

@@ -4,11 +4,11 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT, build_model
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 from mim_deepsup.checkpoints import convert_checkpoint
+from mim_deepsup.testing import ROOT, build_model
 
 TINY_LUT = osp.join(ROOT, 'configs', 'lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py')
 TINY_ARCH = dict(embed_dims=64, num_layers=6, num_heads=4, feedforward_channels=256)

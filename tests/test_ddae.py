@@ -5,12 +5,12 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import ROOT
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 from mim_deepsup.core import MIMState
 from mim_deepsup.methods.ddae import patch_distances
+from mim_deepsup.testing import ROOT
 
 TINY_DDAE = osp.join(ROOT, 'configs', 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
 
@@ -150,8 +150,9 @@ def test_schedule_ramp_and_bad_settings_name_the_key():
 # --- deep dynamic supervision on MAE -----------------------------------------------------
 
 def ddae_model(seed=0):
-    from conftest import build_model
     from mmengine.config import Config
+
+    from mim_deepsup.testing import build_model
     return build_model(Config.fromfile(TINY_DDAE).model, seed)
 
 
@@ -160,8 +161,9 @@ def set_progress(model, progress):
 
 
 def test_at_zero_progress_the_final_term_is_maes_loss_exactly():
-    from conftest import TINY_MAE, build_model
     from mmengine.config import Config
+
+    from mim_deepsup.testing import TINY_MAE, build_model
     ddae = ddae_model()
     mae = build_model(Config.fromfile(TINY_MAE).model)
     mae.load_state_dict(ddae.state_dict(), strict=False)
@@ -234,8 +236,9 @@ class ExponentRecorderHook(Hook):
 def test_ddae_runner_iterations_and_progress_after_resume(demo_data, tmp_path):
     import math as _math
 
-    from conftest import tiny_runner_cfg
     from mmengine.runner import Runner
+
+    from mim_deepsup.testing import tiny_runner_cfg
     full = Runner.from_cfg(tiny_runner_cfg(demo_data, tmp_path / 'full', config=TINY_DDAE))
     full.train()
     keys = ('train/loss_mim', 'train/loss_ddae_l2', 'train/loss_ddae_l4')
@@ -260,8 +263,9 @@ def test_ddae_runner_iterations_and_progress_after_resume(demo_data, tmp_path):
 
 
 def test_bad_ddae_configuration_fails_at_build_naming_the_key():
-    from conftest import build_model
     from mmengine.config import Config
+
+    from mim_deepsup.testing import build_model
     cfg = Config.fromfile(TINY_DDAE).model
     for change, message in (
             (dict(taps=[2, 6]),
@@ -277,8 +281,9 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
 
 
 def test_ddae_and_lut_in_one_model_run_the_teacher_once_per_view():
-    from conftest import build_model
     from mmengine.config import Config
+
+    from mim_deepsup.testing import build_model
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py'))
     ddae = Config.fromfile(TINY_DDAE).model
     cfg.model.supervisions.ddae = ddae.supervisions.ddae
@@ -305,7 +310,8 @@ def test_weighting_benchmark_runs(capsys):
 
 def test_ddae_configs_differ_from_their_bases_only_where_they_say():
     from mmengine.config import Config
-    from test_deepmim import differing
+
+    from mim_deepsup.testing import config_differences as differing
 
     def load(name):
         return Config.fromfile(osp.join(ROOT, 'configs', name)).to_dict()
@@ -385,9 +391,10 @@ TINY_DDAE_BEIT = osp.join(ROOT, 'configs', 'ddae', 'ddae_beitv2_vit-tiny-p4_1xb3
 
 
 def test_beitv2_ddae_runner_iterations(demo_data, tmp_path):
-    from conftest import tiny_runner_cfg
     from mmengine.runner import Runner
-    from test_lut import StartSnapshotHook  # noqa: F401  (registers the hook)
+
+    import mim_deepsup.testing  # noqa: F401  (registers StartSnapshotHook)
+    from mim_deepsup.testing import tiny_runner_cfg
     cfg = tiny_runner_cfg(demo_data, tmp_path, config=TINY_DDAE_BEIT)
     cfg.custom_hooks.append(dict(type='StartSnapshotHook'))
     runner = Runner.from_cfg(cfg)
@@ -410,11 +417,11 @@ def test_beitv2_ddae_runner_iterations(demo_data, tmp_path):
 
 def test_beitv2_intermediate_heads_regress_the_teachers_features():
     import torch.nn.functional as F
-    from conftest import build_model
     from mmengine.config import Config
     from mmpretrain.structures import DataSample
 
     from mim_deepsup.methods.ddae import distance_weights
+    from mim_deepsup.testing import build_model
     model = build_model(Config.fromfile(TINY_DDAE_BEIT).model)
     set_progress(model, 0.5)
     generator = torch.Generator().manual_seed(0)

@@ -4,12 +4,13 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT, tiny_runner_cfg
-from conftest import build_model as build
 from mmengine.config import Config
 from mmengine.runner import Runner
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+from mim_deepsup.testing import ROOT, tiny_runner_cfg
+from mim_deepsup.testing import build_model as build
 
 TINY_BEIT = osp.join(ROOT, 'configs', 'deepmim', 'deepmim_beitv2_vit-tiny-p4_1xb32-20e_demo.py')
 

@@ -9,13 +9,11 @@ import sys
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import ROOT, tiny_runner_cfg
-from dist_probe import all_reduce_bn_worker, bn_batches, make_bn
 from mmengine.runner import Runner
 
 from mim_deepsup.core.view_masking import mask_noise
+from mim_deepsup.testing import ROOT, all_reduce_bn_worker, bn_batches, make_bn, tiny_runner_cfg
 
-TESTS = osp.dirname(osp.abspath(__file__))
 METHODS = {
     'mae': ('mae', 'mae_vit-tiny-p4_1xb32-20e_demo.py'),
     'deepmim': ('deepmim', 'deepmim_vit-tiny-p4_1xb32-20e_demo.py'),
@@ -79,13 +77,12 @@ def fixed_pipeline(cfg, num_views: int):
 
 
 def run_two_processes(cfg_path, work_dir, *options, batch_size=8, resume=None, check=True):
-    """tools/dist_train.sh CONFIG 2 on a free port, tests/ importable (RecordRankHook);
+    """tools/dist_train.sh CONFIG 2 on a free port;
     ``options`` are more ``--cfg-options``, ``resume`` a checkpoint to resume from."""
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port),
-               PYTHONPATH=os.pathsep.join([TESTS, os.environ.get('PYTHONPATH', '')]))
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(port))
     run = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), cfg_path, '2', '--work-dir',
          str(work_dir), *(['--resume', str(resume)] if resume else []), '--cfg-options',
@@ -103,7 +100,7 @@ def test_two_processes_equal_one_process_of_the_same_global_batch(method, demo_d
                                                                        *METHODS[method]))
     fixed_pipeline(cfg, 2 if method == 'lut' else 1)
     cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True, seed=0)
-    cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
+    cfg.custom_imports.imports = ['mim_deepsup', 'mim_deepsup.testing']
     cfg.custom_hooks = [*cfg.custom_hooks, dict(type='RecordRankHook')]
     cfg.default_hooks.checkpoint = None
     # SGD, not the config's AdamW, for the weight comparison: Adam divides each gradient
@@ -147,7 +144,7 @@ def test_a_resumed_two_process_run_continues_exactly(demo_data, tmp_path):
     cfg = tiny_runner_cfg(demo_data, tmp_path, config=osp.join(ROOT, 'configs',
                                                                 *METHODS['lut']))
     fixed_pipeline(cfg, 2)
-    cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
+    cfg.custom_imports.imports = ['mim_deepsup', 'mim_deepsup.testing']
     cfg.custom_hooks = [*cfg.custom_hooks, dict(type='RecordRankHook')]
     cfg_path = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_path)
@@ -169,7 +166,7 @@ def test_a_nan_on_one_process_stops_every_process_before_saving(demo_data, tmp_p
     cfg = tiny_runner_cfg(demo_data, tmp_path, max_epochs=4,
                           model=dict(supervisions=dict(
                               breaks=dict(type='LossThatBreaks', rank=1))))
-    cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
+    cfg.custom_imports.imports = ['mim_deepsup', 'mim_deepsup.testing']
     cfg_path = str(tmp_path / 'cfg.py')
     cfg.dump(cfg_path)
     run = run_two_processes(cfg_path, tmp_path / 'run', check=False)
@@ -197,7 +194,7 @@ def test_beitv2_runs_distributed_without_searching_for_unused_parameters(config,
     assert cfg.find_unused_parameters is False
     # a codebook drawn from the seed, not k-means on each process's first batch
     cfg.model.target_generator.quantize_kmeans_init = False
-    cfg.custom_imports.imports = ['mim_deepsup', 'dist_probe']
+    cfg.custom_imports.imports = ['mim_deepsup', 'mim_deepsup.testing']
     cfg.custom_hooks = [*cfg.custom_hooks, dict(type='RecordRankHook')]
     cfg.default_hooks.checkpoint = None
     cfg_path = str(tmp_path / 'cfg.py')

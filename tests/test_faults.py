@@ -11,10 +11,10 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, tiny_runner_cfg
 from mmengine.runner import Runner
 
 from mim_deepsup.engine import last_complete_checkpoint
+from mim_deepsup.testing import ROOT, tiny_runner_cfg
 
 DDAE = osp.join(ROOT, 'configs', 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
 TINY = {name: osp.join(ROOT, 'configs', *path) for name, path in {

@@ -6,7 +6,6 @@ import os.path as osp
 import mmpretrain
 import pytest
 import torch
-from conftest import ROOT, build_model, tiny_runner_cfg
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
@@ -15,6 +14,7 @@ from mmpretrain.registry import HOOKS, MODELS
 
 from mim_deepsup.checkpoints import convert_checkpoint
 from mim_deepsup.datasets.demo_data import SHAPES
+from mim_deepsup.testing import ROOT, build_model, tiny_runner_cfg
 
 MAE_BENCHMARKS = osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', 'mae',
                           'benchmarks')

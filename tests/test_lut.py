@@ -7,16 +7,15 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY_MAE, build_model, tiny_runner_cfg
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
-from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.registry import MODELS
 from torch import nn
 
 from mim_deepsup.core import MIMState
 from mim_deepsup.core.view_masking import disjoint_view_masks
 from mim_deepsup.methods.lut import cross_view_cosine_loss
+from mim_deepsup.testing import ROOT, TINY_MAE, build_model, tiny_runner_cfg
 
 TINY_LUT = osp.join(ROOT, 'configs', 'lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py')
 
@@ -269,7 +268,7 @@ def test_teacher_gets_no_gradient_and_follows_the_momentum_schedule():
 
 
 def test_lut_configs_differ_from_their_bases_only_where_they_say():
-    from test_deepmim import differing
+    from mim_deepsup.testing import config_differences as differing
     base = lut_config('lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py').to_dict()
     mae = Config.fromfile(osp.join(
         ROOT, 'configs', '_base_',
@@ -305,16 +304,6 @@ def train(cfg):
     runner = Runner.from_cfg(cfg)
     runner.train()
     return runner
-
-
-@HOOKS.register_module(force=True)
-class StartSnapshotHook(Hook):
-    """Test hook: keeps the model's weights as they are when training starts."""
-
-    priority = 'LOWEST'
-
-    def before_train(self, runner):
-        runner.start_state = {k: v.clone() for k, v in runner.model.state_dict().items()}
 
 
 @pytest.fixture(scope='module')
@@ -365,7 +354,8 @@ def test_the_two_view_pipeline_of_the_vit_b_config(demo_data):
     import mmcv
     from mmcv.transforms import Compose
     from mmengine.registry import init_default_scope
-    from test_lut_transforms import reflect_shifts
+
+    from mim_deepsup.testing import reflect_shifts
     init_default_scope('mmpretrain')
     cfg = lut_config('lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')
     pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
@@ -387,7 +377,7 @@ def test_the_two_view_pipeline_of_the_vit_b_config(demo_data):
 
 
 def test_benchmark_tool_feeds_two_views_and_compares_separate_passes(capsys):
-    from tools.benchmark import main
+    from mim_deepsup.benchmarking.cli import main
     main([TINY_LUT, '--baseline', TINY_LUT, '--cfg-options', 'model.batch_views=False',
           '--iters', '1', '--warmup', '1', '--batch-size', '4', '--no-memory'])
     lines = capsys.readouterr().out.splitlines()

@@ -5,20 +5,11 @@ import pytest
 from mmpretrain.registry import TRANSFORMS
 
 import mim_deepsup  # noqa: F401
+from mim_deepsup.testing import reflect_shifts
 
 
 def image(height, width, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
-def reflect_shifts(out, img, padding):
-    """Every (dy, dx) for which ``out`` is ``img``, reflect-padded, shifted by (dy, dx)."""
-    padded = np.pad(img, ((padding, padding), (padding, padding), (0, 0)), mode='reflect')
-    size = out.shape[0]
-    return [(top - padding, left - padding)
-            for top in range(padded.shape[0] - size + 1)
-            for left in range(padded.shape[1] - size + 1)
-            if np.array_equal(padded[top:top + size, left:left + size], out)]
 
 
 def test_src_keeps_the_whole_square_image_up_to_a_reflect_padded_shift():

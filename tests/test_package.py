@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY_MAE
 from mmengine.config import Config
 from PIL import Image
 
 from mim_deepsup.datasets import SEG_CLASSES, SHAPES, make_demo_data
+from mim_deepsup.testing import ROOT, TINY_MAE
 
 
 def test_import_registers_components_without_mmseg():
@@ -28,6 +28,18 @@ def test_import_registers_components_without_mmseg():
     out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == '[]'
+
+
+def test_import_leaves_out_the_harness_and_the_test_helpers():
+    """Training imports the models, hooks and optim wrappers only: the benchmark harness
+    and the test helpers stay out (of its tuning, only the CPU attention swap, which
+    BF16OptimWrapper applies on the CPU)."""
+    code = ('import sys, mim_deepsup\n'
+            'print(sorted(m for m in sys.modules if m.startswith(\n'
+            '    ("mim_deepsup.testing", "mim_deepsup.benchmarking."))))\n')
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "['mim_deepsup.benchmarking.cpu_tuning']"
 
 
 # fragments that other configs inherit and that hold no model: the runtime every
@@ -196,7 +208,7 @@ def test_train_tool_folds_switches_into_the_config(tmp_path):
 
 
 def test_benchmark_tool_times_two_configs(capsys):
-    from tools.benchmark import main
+    from mim_deepsup.benchmarking.cli import main
     main([TINY_MAE, '--baseline', TINY_MAE, '--iters', '2', '--warmup', '1', '--batch-size',
           '2', '--no-memory'])
     lines = capsys.readouterr().out.splitlines()

@@ -12,12 +12,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, build_model
 from mmengine.config import Config
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
 import mim_deepsup.seg  # noqa: F401  (registers StrictLoadMAE / StrictLoadBEiT)
 from mim_deepsup.checkpoints import convert_checkpoint
+from mim_deepsup.testing import ROOT, build_model
 
 timm = pytest.importorskip('timm')
 import mmseg  # noqa: E402

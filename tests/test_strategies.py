@@ -306,7 +306,6 @@ def test_ema_teacher_hook_updates_the_teacher_under_fsdp_in_two_processes(tmp_pa
 
 def _init_worker():
     import torch.distributed as dist
-    sys.path.insert(0, ROOT)
     from mmengine.registry import init_default_scope
 
     import mim_deepsup  # noqa: F401
@@ -458,7 +457,6 @@ def fsdp_loss_scaler(out):
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, ROOT)
     from tools.train import close_distributed
     {'wrap_vit_large': wrap_vit_large, 'ema_under_fsdp': ema_under_fsdp,
      'fsdp_loss_scaler': fsdp_loss_scaler}[sys.argv[1]](*sys.argv[2:])

@@ -5,17 +5,18 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import TINY_MAE, tiny_runner_cfg
-from dist_probe import LossThatBreaks  # noqa: F401  (registers the test component)
 from mmengine.runner import Runner, load_checkpoint
 from mmpretrain.registry import MODELS
 
+import mim_deepsup.testing  # noqa: F401  (registers LossThatBreaks)
 from mim_deepsup.core import BaseSupervision
+from mim_deepsup.testing import TINY_MAE, tiny_runner_cfg
 
 
 @MODELS.register_module(force=True)
 class ProgressRecorder(BaseSupervision):
-    """Test component: records the progress it is given and asks for the teacher."""
+    """Test component: records the progress its steps' states carry and asks for the
+    teacher."""
 
     needs_teacher = True
 
@@ -23,10 +24,8 @@ class ProgressRecorder(BaseSupervision):
         super().__init__()
         self.progress_seen = []
 
-    def set_progress(self, progress):
-        self.progress_seen.append(progress)
-
-    def loss(self, state):
+    def loss(self, state, teacher):
+        self.progress_seen.append(state.progress)
         return {'teacher_norm': state.teacher_tokens.norm()}
 
 
@@ -125,7 +124,7 @@ def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys,
     from tools.train import main
     data_root = demo_data['imagenet']
     # the tool keeps freed memory (recorded here, so that the test process's allocator is
-    # left as it is; tests/test_cpu_malloc.py checks what it does)
+    # left as it is; tests/test_cpu_tuning.py checks what it does)
     calls = []
     monkeypatch.setattr(tools.train, 'keep_freed_memory',
                         lambda: calls.append(1) or 'malloc: recorded')
@@ -153,7 +152,7 @@ def test_dist_train_runs_two_processes_on_the_cpu(demo_data, tmp_path):
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from mim_deepsup.testing import ROOT
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]

@@ -11,13 +11,11 @@ renamed. ``--target mmpretrain`` writes ``backbone.*`` keys for a ``VisionTransf
 of mmseg's ``MAE`` (or, from BEiT-v2, ``BEiT``) backbone for ``model.pretrained=DST``.
 """
 import argparse
-import os.path as osp
 import sys
 from collections import Counter
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mim_deepsup.checkpoints import convert_checkpoint  # noqa: E402
-from mim_deepsup.checkpoints.backbone_converter import TARGETS  # noqa: E402
+from mim_deepsup.checkpoints import convert_checkpoint
+from mim_deepsup.checkpoints.backbone_converter import TARGETS
 
 
 def group(keys):

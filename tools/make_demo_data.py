@@ -4,11 +4,8 @@
         [--size 64] [--overwrite]
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mim_deepsup.datasets.demo_data import make_demo_data  # noqa: E402
+from mim_deepsup.datasets.demo_data import make_demo_data
 
 
 def main(argv=None):

@@ -7,15 +7,13 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import tempfile
 
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import mim_deepsup  # noqa: E402,F401  (registers components)
-from tools.train import (  # noqa: E402
+import mim_deepsup  # noqa: F401  (registers components)
+from tools.train import (
     close_distributed,
     parse_with_launcher_args,
     setup_cpu_distributed,

@@ -7,7 +7,6 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
 import torch
 import torch.distributed as dist
@@ -15,10 +14,9 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import FlexibleRunner, Runner
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import mim_deepsup  # noqa: E402,F401  (registers components)
-from mim_deepsup.engine import last_complete_checkpoint  # noqa: E402
-from mim_deepsup.engine.cpu_malloc import keep_freed_memory  # noqa: E402
+import mim_deepsup  # noqa: F401  (registers components)
+from mim_deepsup.benchmarking.cpu_tuning import keep_freed_memory
+from mim_deepsup.engine import last_complete_checkpoint
 
 
 def parse_args(argv=None):
@@ -139,7 +137,7 @@ def close_distributed() -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not args.default_malloc:
+    if not (args.default_malloc or torch.cuda.is_available()):  # CPU-only tuning
         done = keep_freed_memory()
         if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0':
             print(done)

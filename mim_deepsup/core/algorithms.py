@@ -39,6 +39,13 @@ def call_head_loss(owner: nn.Module, loss, *args, state: MIMState):
     return loss(*args)
 
 
+def check_head_loss(head: dict) -> None:
+    """Build the head's loss once on its own: mmpretrain's heads build it inside, where its
+    errors would not know their key (``model.head.loss``)."""
+    if isinstance(head.get('loss'), dict):
+        build(MODELS, head['loss'], 'model.head.loss')
+
+
 class ComposableMixin:
     """Builds ``model.supervisions`` and the EMA teacher; collects the components' losses.
 
@@ -57,7 +64,7 @@ class ComposableMixin:
     def _setup_supervisions(self, supervisions: Optional[Dict[str, dict]],
                             teacher: Optional[dict]) -> None:
         # config checks
-        if not hasattr(self.backbone, 'check_taps'):
+        if not hasattr(self.backbone, 'blocks_to_record'):
             raise TypeError(f'model.backbone: {type(self.backbone).__name__} records no taps; '
                             f'use TappedMAEViT or TappedBEiTPretrainViT')
         supervisions = check_dict(supervisions, 'model.supervisions',
@@ -71,7 +78,7 @@ class ComposableMixin:
             name: self._build_component(cfg, f'model.supervisions.{name}')
             for name, cfg in supervisions.items()
         })
-        self.taps = self.backbone.check_taps(
+        self.taps = self.backbone.blocks_to_record(
             [b for c in self.supervisions.values() for b in c.required_taps],
             key='model.supervisions[*].required_taps')
         self.num_views = max([c.required_views for c in self.supervisions.values()],
@@ -85,6 +92,8 @@ class ComposableMixin:
         cfg = check_dict(cfg, key, "a component config such as "
                          "dict(type='DeepMIMSupervision')", allow_none=False)
         cls = cfg.get('type')
+        if cls is None:
+            raise TypeError(f"{key}: expected a component config with a 'type', got {cfg!r}")
         cls = cls if isinstance(cls, type) else MODELS.get(cls)
         if cls is None:
             raise KeyError(f'{key}.type: {cfg.get("type")!r} is not a registered component')
@@ -208,6 +217,7 @@ class ComposableMAE(ComposableMixin, MAE):
         if isinstance(head, dict):
             # built here so that its errors name the key; MAE takes the module. MAE's heads
             # (a loss, no parameters) draw no random numbers ahead of the backbone's.
+            check_head_loss(head)
             head = build(MODELS, head, 'model.head')
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         self._setup_supervisions(supervisions, teacher)
@@ -344,6 +354,12 @@ class ComposableBEiT(ComposableMixin, BEiT):
 
     def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
                  teacher: Optional[dict] = None, **kwargs) -> None:
+        if isinstance(kwargs.get('head'), dict):
+            # BEiT builds the head after the backbone: a trial build here names the key of
+            # a bad setting and leaves the random state (the weights' draws) as it was
+            with torch.random.fork_rng(devices=[]):
+                check_head_loss(kwargs['head'])
+                build(MODELS, kwargs['head'], 'model.head')
         super().__init__(backbone=backbone, **kwargs)
         if self.with_target_generator:
             # the tokenizer gives codes under no_grad (its codebook follows its own

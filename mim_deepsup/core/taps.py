@@ -21,7 +21,9 @@ class TapsMixin:
     of its block, before any final norm.
     """
 
-    def check_taps(self, taps: Sequence[int], key: str = 'taps') -> Tuple[int, ...]:
+    def blocks_to_record(self, taps: Sequence[int], key: str = 'taps') -> Tuple[int, ...]:
+        """The sorted blocks of ``taps`` (repeats once), each checked to be one of this
+        backbone's."""
         num_layers = len(self.layers)
         for block in taps:
             if not isinstance(block, int) or not 1 <= block <= num_layers:

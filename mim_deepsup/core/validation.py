@@ -11,6 +11,7 @@ was expected and what was given: ``TypeError`` for a value of the wrong kind,
 """
 import math
 import os.path as osp
+import re
 from numbers import Integral, Real
 from typing import Collection, Mapping, Optional, Sequence, Tuple
 
@@ -102,6 +103,10 @@ def check_file(path, key: str, what: str = 'file') -> str:
     return path
 
 
+# a message that starts with the inner config's key, e.g. 'taps[1]: ...'
+_INNER_KEY = re.compile(r'[A-Za-z_]\w*(\[\d+\])*(\.[A-Za-z_]\w*(\[\d+\])*)*: ')
+
+
 def build(registry, cfg, key: str, default_args: Optional[dict] = None):
     """``registry.build(cfg)``, with the config ``key`` put in front of the message of a
     ``TypeError``, ``ValueError``, ``KeyError`` or ``FileNotFoundError`` raised while
@@ -114,4 +119,8 @@ def build(registry, cfg, key: str, default_args: Optional[dict] = None):
         if type(e) not in (TypeError, ValueError, KeyError, FileNotFoundError):
             raise  # a subclass may not take a message alone: as it is
         message = str(e.args[0]) if len(e.args) == 1 else str(e)
-        raise type(e)(f'{key}: {message}') from e
+        if message.startswith((f'{key}:', f'{key}.', f'{key}[')):  # it named its full key
+            raise
+        # 'checkpoint: required' inside 'hybrid' reads 'hybrid.checkpoint: required'
+        joined = '.' if _INNER_KEY.match(message) else ': '
+        raise type(e)(f'{key}{joined}{message}') from e

@@ -7,9 +7,8 @@ def check_view_mask_ratio(mask_ratio: float, num_views: int, key: str) -> None:
     """V views with disjoint visible sets of K = N (1 - r) patches need r >= 1 - 1 / V."""
     if num_views > 1 and mask_ratio < 1 - 1 / num_views:
         raise ValueError(
-            f'{key} is {mask_ratio}, but {num_views} views of each image are masked with '
-            f'disjoint visible sets, which needs a mask ratio of at least '
-            f'{1 - 1 / num_views:g} (each view keeps N * (1 - ratio) patches)')
+            f'{key}: expected at least {1 - 1 / num_views:g} for {num_views} views with '
+            f'disjoint visible sets (each keeps N * (1 - ratio) patches), got {mask_ratio}')
 
 
 def mask_noise(batch: int, num_patches: int, device: torch.device) -> torch.Tensor:

@@ -19,6 +19,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, List, Optional
 
+from ..fileio import REPO_ROOT as ROOT
 from .stages import (
     STAGES,
     RunSpec,
@@ -30,7 +31,6 @@ from .stages import (
     run,
 )
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = {  # method -> its job config (configs/main_job/)
     'mae': 'mae_vit-tiny-p4_digits.py',
     'deepmim': 'deepmim_vit-tiny-p4_digits.py',

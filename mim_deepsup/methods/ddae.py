@@ -380,7 +380,7 @@ class DDAESupervision(BaseSupervision):
         self.losses = ModuleDict({
             f'l{block}': build(MODELS, dict(dict(type='DDAEFeatureLoss', **(loss or {})),
                                             depth=block / num_layers, metric=metric),
-                               f'loss (tap {block})')
+                               'loss')
             for block in taps
         })
 

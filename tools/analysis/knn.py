@@ -12,11 +12,10 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import mim_deepsup  # noqa: E402,F401  (registers the encoders)
-from mim_deepsup.analysis.encoder import load_encoder  # noqa: E402
-from mim_deepsup.analysis.images import load_labelled_folder  # noqa: E402
-from mim_deepsup.analysis.reports import knn_report, write_knn_report  # noqa: E402
+import mim_deepsup  # noqa: F401  (registers the encoders)
+from mim_deepsup.analysis.encoder import load_encoder
+from mim_deepsup.analysis.images import load_labelled_folder
+from mim_deepsup.analysis.reports import knn_report, write_knn_report
 
 
 def main(argv=None) -> int:

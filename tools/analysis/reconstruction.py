@@ -13,10 +13,9 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import mim_deepsup  # noqa: E402,F401  (registers the components)
-from mim_deepsup.analysis.images import load_folder  # noqa: E402
-from mim_deepsup.analysis.reconstruction import (  # noqa: E402
+import mim_deepsup  # noqa: F401  (registers the components)
+from mim_deepsup.analysis.images import load_folder
+from mim_deepsup.analysis.reconstruction import (
     load_pretraining_model,
     write_reconstruction,
 )

@@ -3,13 +3,11 @@
     python tools/analysis/spectrum.py CHECKPOINT IMAGE_FOLDER --out DIR [--teacher]
         [--num-heads N] [--limit 64]
 
-Writes the JSON, CSV and PNG of the analysis into DIR (see encoder_analysis.py).
+Writes the JSON, CSV and PNG of the analysis into DIR (see mim_deepsup/analysis/cli.py).
 """
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from encoder_analysis import main  # noqa: E402
+from mim_deepsup.analysis.cli import main
 
 if __name__ == '__main__':
     sys.exit(main(['spectrum'], description=__doc__))

@@ -1,5 +1,5 @@
-"""Analyses of a pretrained encoder over a folder of images (the shared command line of
-attention_distance.py, head_diversity.py, cka.py, spectrum.py and analyse.py).
+"""The command line of the encoder analyses over a folder of images, shared by
+tools/analysis/attention_distance.py, head_diversity.py, cka.py, spectrum.py and analyse.py:
 
     python tools/analysis/analyse.py CHECKPOINT IMAGE_FOLDER --out DIR [--teacher]
         [--num-heads N] [--limit 64] [--batch-size 32]
@@ -11,11 +11,9 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import mim_deepsup  # noqa: E402,F401  (registers the encoders)
-from mim_deepsup.analysis.encoder import load_encoder  # noqa: E402
-from mim_deepsup.analysis.images import load_folder  # noqa: E402
-from mim_deepsup.analysis.reports import ANALYSES, analyse, write_report  # noqa: E402
+from .encoder import load_encoder
+from .images import load_folder
+from .reports import analyse, write_report
 
 
 def main(which, argv=None, description=__doc__) -> int:
@@ -44,6 +42,3 @@ def main(which, argv=None, description=__doc__) -> int:
         print(path)
     return 0
 
-
-if __name__ == '__main__':
-    sys.exit(main(ANALYSES))

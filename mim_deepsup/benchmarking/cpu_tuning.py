@@ -1,23 +1,26 @@
-"""Keep the memory a training step frees for the next step (glibc malloc on Linux).
+"""CPU-only tuning that the tools apply; a GPU run never needs it.
 
-With glibc's defaults, a CPU training step gives most of its activation memory back to the
-kernel when it frees it, and takes it back page by page, each page faulted in and zeroed,
-in the next step: ViT-B DeepMIM at batch 8 faulted in 0.5-1.4 GB per step, and its fp32
-step took 8.9-9.4 s instead of 8.0-8.2 s, varying more from step to step. Two ``mallopt``
-settings stop that (see docs/performance.md, "Freed memory kept in the process"):
+- :func:`keep_freed_memory` (``tools/train.py`` and ``tools/benchmark.py``, on the CPU):
+  glibc malloc keeps the memory a training step frees for the next step, instead of giving
+  it back to the kernel and faulting it in again page by page. Two ``mallopt`` settings:
+  ``M_MMAP_THRESHOLD`` raised to 1 GiB (or to 32 MiB, the documented maximum on 64-bit,
+  where glibc refuses that), so blocks up to it come from the heap, which keeps freed
+  blocks; and ``M_TRIM_THRESHOLD`` = -1, so the heap never shrinks. The process then holds
+  its peak memory, as PyTorch's CUDA caching allocator does on a GPU.
+- :func:`fp32_attention_on_cpu` (:class:`~mim_deepsup.engine.BF16OptimWrapper`, on the
+  CPU only): bf16 scaled-dot-product attention run in fp32, where the CPU's fp32 kernels
+  are the faster ones.
 
-- ``M_MMAP_THRESHOLD`` raised to 1 GiB (or, where glibc refuses that, to 32 MiB, the
-  documented maximum on 64-bit): blocks up to it come from the heap, which keeps freed
-  blocks for reuse, instead of each having a mapping of its own, unmapped when freed;
-- ``M_TRIM_THRESHOLD`` = -1: the heap is never shrunk.
-
-The process then holds its peak memory for its whole life, as PyTorch's CUDA caching
-allocator does on a GPU. Nothing but where memory comes from changes.
+docs/performance.md and docs/mixed_precision.md give the measurements.
 """
 import ctypes
 import os
 import sys
 from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
 
 # mallopt's parameter numbers, from glibc's <malloc.h>
 M_TRIM_THRESHOLD = -1
@@ -48,7 +51,7 @@ def _glibc() -> Optional[ctypes.CDLL]:
 
 
 def keep_freed_memory() -> str:
-    """Make glibc malloc keep freed memory for reuse (module docstring); returns a line
+    """Make glibc malloc keep freed memory for reuse (see the module docstring); returns a line
     saying what was done, or why nothing was (another allocator preloaded, the user's own
     ``MALLOC_*_`` or ``GLIBC_TUNABLES`` malloc thresholds, not glibc)."""
     preloaded = os.environ.get('LD_PRELOAD', '').lower()
@@ -73,3 +76,38 @@ def keep_freed_memory() -> str:
                 f'M_TRIM_THRESHOLD -1')
     return (f'malloc: freed memory kept for reuse (glibc M_MMAP_THRESHOLD '
             f'{threshold >> 20} MiB, M_TRIM_THRESHOLD -1)')
+
+
+def fp32_attention_on_cpu(query, key, value, *args, **kwargs):
+    """``F.scaled_dot_product_attention``, run in fp32 when given bf16 tensors on the CPU.
+
+    The output is cast back to the input's dtype, so the ops around it see what autocast
+    would have given them. Elsewhere (CUDA, fp32) it is the plain function.
+    """
+    if query.device.type != 'cpu' or query.dtype != torch.bfloat16:
+        return F.scaled_dot_product_attention(query, key, value, *args, **kwargs)
+    # an additive (floating) mask must match the fp32 query; a boolean one stays as it is
+    args = [_fp32(a) for a in args]
+    kwargs = {k: _fp32(v) for k, v in kwargs.items()}
+    with torch.autocast('cpu', enabled=False):
+        out = F.scaled_dot_product_attention(query.float(), key.float(), value.float(),
+                                             *args, **kwargs)
+    return out.to(query.dtype)
+
+
+def _fp32(value):
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.float()
+    return value
+
+
+def use_fp32_attention_on_cpu(model: nn.Module) -> int:
+    """Make every mmpretrain attention module of ``model`` that calls torch's
+    ``F.scaled_dot_product_attention`` (its ``scaled_dot_product_attention`` attribute)
+    call :func:`fp32_attention_on_cpu` instead. Returns how many were changed."""
+    changed = 0
+    for module in model.modules():
+        if vars(module).get('scaled_dot_product_attention') is F.scaled_dot_product_attention:
+            module.scaled_dot_product_attention = fp32_attention_on_cpu
+            changed += 1
+    return changed
