@@ -292,6 +292,7 @@ def test_single_mode_baseline_options_reach_its_step(capsys):
     assert float(ratio) < 0.9  # the baseline encodes twice the visible patches
 
 
+@pytest.mark.slow
 def test_memory_pass_runs_with_the_overrides():
     from mim_deepsup.benchmarking.steps import peak_memory_mib
     with pytest.raises(subprocess.CalledProcessError):  # the child builds what it is given
@@ -322,6 +323,7 @@ def test_table_baseline_runs_our_bases_optimizer(family):
     assert _described(released) == f'`{released.config}`'
 
 
+@pytest.mark.slow
 def test_memory_child_runs_the_bf16_step():
     from mim_deepsup.benchmarking.steps import peak_memory_mib
     assert peak_memory_mib(TINY_MAE, 2, 1, torch.device('cpu'), precision='bf16') > 0

@@ -1,7 +1,9 @@
 """Every pretraining config gives the losses recorded in tests/data/config_losses.json.
 
 The numbers were computed once, by the code as it stood before the package was
-reorganised around the techniques (commit 043e276), for fixed weights, batch and seed:
+reorganised around the techniques (commit 043e276, with training progress published as its
+TrainingProgressHook did: ``set_progress`` on every module), for fixed weights, batch and
+seed:
 a change that moves code without changing what it computes keeps them. Tiny configs run
 in the fast tier; ViT-B/L configs build the full model and are marked slow.
 """
@@ -23,7 +25,7 @@ PROGRESS = 0.5  # DDAE's exponent is non-zero in the middle of training
 # state-dict names renamed since the recording (LUT's component key 'bc' became 'lut'):
 # each weight is seeded by the name it had then
 RECORDED_NAMES = (('supervisions.lut.', 'supervisions.bc.'),
-                  ('supervisions__lut__', 'supervisions__lut__'))
+                  ('supervisions__lut__', 'supervisions__bc__'))
 
 
 def pretraining_configs():

@@ -269,11 +269,11 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
     cfg = Config.fromfile(TINY_DDAE).model
     for change, message in (
             (dict(taps=[2, 6]),
-             r'model.supervisions.ddae: taps: expected blocks 1\.\.5 .* got \[2, 6\]'),
+             r'model.supervisions.ddae.taps: expected blocks 1\.\.5 .* got \[2, 6\]'),
             (dict(metric='hamming'),
-             "model.supervisions.ddae: metric: expected one of .*got 'hamming'"),
+             "model.supervisions.ddae.metric: expected one of .*got 'hamming'"),
             (dict(loss=dict(schedule=dict(type='DDAEExponentSchedule', shallow=1e5))),
-             'model.supervisions.ddae: loss \\(tap 2\\): .*schedule: gives g')):
+             'model.supervisions.ddae.loss.schedule: gives g')):
         bad = cfg.copy()
         bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
         with pytest.raises(ValueError, match=message):

@@ -14,6 +14,9 @@ from mmengine.runner import Runner
 from mim_deepsup.core.view_masking import mask_noise
 from mim_deepsup.testing import ROOT, all_reduce_bn_worker, bn_batches, make_bn, tiny_runner_cfg
 
+# every test starts 2 training processes (torchrun, gloo)
+pytestmark = pytest.mark.slow
+
 METHODS = {
     'mae': ('mae', 'mae_vit-tiny-p4_1xb32-20e_demo.py'),
     'deepmim': ('deepmim', 'deepmim_vit-tiny-p4_1xb32-20e_demo.py'),

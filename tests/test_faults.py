@@ -16,6 +16,9 @@ from mmengine.runner import Runner
 from mim_deepsup.engine import last_complete_checkpoint
 from mim_deepsup.testing import ROOT, tiny_runner_cfg
 
+# real tools/train.py processes killed mid-save, and resumed runs
+pytestmark = pytest.mark.slow
+
 DDAE = osp.join(ROOT, 'configs', 'ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py')
 TINY = {name: osp.join(ROOT, 'configs', *path) for name, path in {
     'mae': ('mae', 'mae_vit-tiny-p4_1xb32-20e_demo.py'),

@@ -14,6 +14,9 @@ from mim_deepsup.datasets.digits import SEG_DIGIT_CLASSES, digit_canvas, write_d
 from mim_deepsup.main_job.claims import judge, last_blocks, spread, verdict
 from mim_deepsup.main_job.job import main
 
+# the main job's runs on the digits
+pytestmark = pytest.mark.slow
+
 SMALL = dict(num_train=40, num_val=20, seg_train=6, seg_val=4)
 
 

@@ -91,7 +91,14 @@ def assert_fault_hooks(cfg):
     assert {'NonFiniteLossHook', 'WeightsOnlyCheckpointHook'} <= hooks
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+def tiny_fast_others_slow(paths):
+    """The tiny configs in the fast tier; ViT-B/L builds take seconds each: slow."""
+    return [pytest.param(p, id=osp.relpath(p, ROOT),
+                         marks=() if 'tiny' in osp.basename(p) else pytest.mark.slow)
+            for p in paths]
+
+
+@pytest.mark.parametrize('path', tiny_fast_others_slow(CONFIGS))
 def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
     from mmpretrain.registry import MODELS
     placeholder = tmp_path / 'frozen.pth'  # building checks it exists; init_weights loads it
@@ -106,7 +113,7 @@ def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
     assert type(model).__name__ in ('ComposableMAE', 'ComposableBEiT')
 
 
-@pytest.mark.parametrize('path', DOWNSTREAM, ids=lambda p: osp.relpath(p, ROOT))
+@pytest.mark.parametrize('path', tiny_fast_others_slow(DOWNSTREAM))
 def test_every_downstream_config_builds_its_model(path):
     cfg = Config.fromfile(path)
     assert_fault_hooks(cfg)

@@ -352,6 +352,7 @@ def test_segmentation_configs_state_only_what_differs(method, monkeypatch):
     assert tiny.optim_wrapper.constructor == cfg.optim_wrapper.constructor
 
 
+@pytest.mark.slow
 def test_the_pretraining_path_does_not_import_mmseg():
     code = ('import sys, mim_deepsup, mim_deepsup.checkpoints; '
             'import tools.convert_checkpoint; '
@@ -362,6 +363,7 @@ def test_the_pretraining_path_does_not_import_mmseg():
 
 
 # ------------------------------------------------------------------------- the whole path
+@pytest.mark.slow
 def test_pretrain_to_seg_runs_end_to_end(demo_data, tmp_path):
     """Tiny LUT pretraining -> conversion -> UperNet fine-tuning -> mIoU, through the
     Runners, with the command a user runs."""

@@ -26,6 +26,9 @@ import sys
 import pytest
 import torch
 
+# FSDP and DeepSpeed in 2 CPU processes, ViT-L builds
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'deepmim')
 AMP = osp.join(CONFIGS, 'deepmim_mae_vit-large-p16_8xb512-amp-coslr-1600e_in1k.py')

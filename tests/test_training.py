@@ -147,6 +147,7 @@ def test_demo_config_trains_through_the_train_tool(demo_data, tmp_path, capsys,
     assert logs
 
 
+@pytest.mark.slow
 def test_dist_train_runs_two_processes_on_the_cpu(demo_data, tmp_path):
     import socket
     import subprocess

@@ -7,13 +7,16 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 import tempfile
 
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import mim_deepsup  # noqa: F401  (registers components)
-from tools.train import (
+# the launcher helpers are tools/train.py's, imported from the checkout this script is in
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mim_deepsup  # noqa: E402,F401  (registers components)
+from tools.train import (  # noqa: E402
     close_distributed,
     parse_with_launcher_args,
     setup_cpu_distributed,
