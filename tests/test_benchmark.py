@@ -141,6 +141,7 @@ def tiny_table(tmp_path_factory):
     return out.read_text()
 
 
+@pytest.mark.slow
 def test_table_mode_writes_both_precisions_with_every_row(tiny_table):
     from mim_deepsup.benchmarking.table import COLUMNS, SPEEDUP_COLUMN
     assert tiny_table.startswith('# Training-step benchmark\n')
@@ -168,6 +169,7 @@ def test_table_mode_writes_both_precisions_with_every_row(tiny_table):
         assert rows[0]['ratio to baseline'] == rows[0]['FLOPs ratio'] == '1.000'
 
 
+@pytest.mark.slow
 def test_table_mode_flops_ratios(tiny_table):
     tables = parse_tables(tiny_table)
     fp32 = {row['method']: row for row in tables['fp32 (`OptimWrapper`)']}
@@ -182,6 +184,7 @@ def test_table_mode_flops_ratios(tiny_table):
         assert row['GFLOP/step'] == bf16[label]['GFLOP/step']
 
 
+@pytest.mark.slow
 def test_table_mode_compares_the_combination_with_its_parts(tiny_table):
     rows = parse_tables(tiny_table)['DDAE+LUT against DDAE and LUT separately']
     assert [row['precision'] for row in rows] == ['fp32', 'bf16']
@@ -327,3 +330,27 @@ def test_table_baseline_runs_our_bases_optimizer(family):
 def test_memory_child_runs_the_bf16_step():
     from mim_deepsup.benchmarking.steps import peak_memory_mib
     assert peak_memory_mib(TINY_MAE, 2, 1, torch.device('cpu'), precision='bf16') > 0
+
+
+# --------------------------------------------------------------------------------------
+# data mode
+
+
+def test_data_mode_times_every_transform_of_each_view(tmp_path, capsys):
+    from mim_deepsup.benchmarking.cli import main
+    from mim_deepsup.benchmarking.data import make_jpegs, time_pipeline
+    images = make_jpegs(str(tmp_path), 4)
+    assert make_jpegs(str(tmp_path), 4) == images  # made once, then reused
+    result = time_pipeline(TINY_LUT, images, rounds=2)
+    names = list(result['transforms'])
+    # both views' crops are timed, each under its own view
+    assert any(n.startswith('[2] MultiView.pipelines[0][0] SimpleResizedCrop') for n in names)
+    assert any(n.startswith('[2] MultiView.pipelines[1][0] SimpleResizedCrop') for n in names)
+    top = sum(ms for n, ms in result['transforms'].items() if '.' not in n)
+    inside = sum(ms for n, ms in result['transforms'].items()
+                 if n.startswith('[2] MultiView.') and n.count('.') == 1)
+    assert 0 < inside <= result['transforms']['[2] MultiView'] * 1.05
+    assert 0 < top <= result['total'] * 1.05  # no call counted twice
+    main(['--data', f'MAE={TINY_MAE}', f'LUT={TINY_LUT}', '--images', '2', '--iters', '2'])
+    out = capsys.readouterr().out
+    assert '| MAE | ' in out and '| LUT | ' in out and 'ratio to MAE' in out

@@ -134,6 +134,7 @@ def _params():
             for rel in pretraining_configs()]
 
 
+@pytest.mark.slow
 def test_every_pretraining_config_is_recorded():
     with open(RECORDED) as f:
         recorded = json.load(f)

@@ -433,6 +433,7 @@ def test_fine_tuning_loads_the_students_backbone_not_the_teachers(lut_run):
     assert torch.equal(vit.state_dict()[key], student)
 
 
+@pytest.mark.slow
 def test_released_structure_benchmark_runs(capsys):
     from benchmarks.lut_released_structure import main
     main([TINY_LUT, '--batch-size', '4', '--pairs', '2', '--warmup', '1'])

@@ -1,4 +1,6 @@
 """LUT's view transforms: simple resized crop (SRC) and 3-Augment."""
+import os.path as osp
+
 import mmcv
 import numpy as np
 import pytest
@@ -101,3 +103,32 @@ def test_three_augment_blur_radius_is_uniform_in_the_range():
     assert abs(radii.mean() - 1.05) < 0.05
     with pytest.raises(ValueError, match='ThreeAugment.blur_radius'):
         TRANSFORMS.build(dict(type='ThreeAugment', blur_radius=(2.0, 0.1)))
+
+
+@pytest.mark.parametrize('config', ['lut_vit-tiny-p4_1xb32-20e_demo.py',
+                                    'lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'])
+def test_one_shared_resize_gives_the_views_of_one_resize_per_view(config, tmp_path):
+    """The LUT configs resize once before MultiView; SimpleResizedCrop then skips its own
+    resize. Given the same random draws, the views are those of a resize in each view."""
+    import random
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+
+    from mim_deepsup.benchmarking.data import make_jpegs
+    from mim_deepsup.testing import ROOT
+    steps = Config.fromfile(osp.join(ROOT, 'configs', 'lut', config)).train_dataloader \
+        .dataset.pipeline
+    assert steps[1]['type'] == 'ResizeEdge'
+    shared, per_view = Compose(steps[:-1]), Compose(steps[:1] + steps[2:-1])
+    for i, path in enumerate(make_jpegs(str(tmp_path), 3)):
+        outputs = []
+        for pipeline in (shared, per_view):
+            np.random.seed(i)
+            random.seed(i)
+            torch.manual_seed(i)
+            outputs.append(pipeline(dict(img_path=path))['img'])
+        assert len(outputs[0]) == 2
+        for a, b in zip(*outputs):
+            assert a.shape[:2] == (steps[1]['scale'],) * 2 and np.array_equal(a, b)

@@ -15,6 +15,7 @@ from mim_deepsup.datasets import SEG_CLASSES, SHAPES, make_demo_data
 from mim_deepsup.testing import ROOT, TINY_MAE
 
 
+@pytest.mark.slow
 def test_import_registers_components_without_mmseg():
     code = (
         'import sys, mim_deepsup\n'
@@ -30,6 +31,7 @@ def test_import_registers_components_without_mmseg():
     assert out.strip() == '[]'
 
 
+@pytest.mark.slow
 def test_import_leaves_out_the_harness_and_the_test_helpers():
     """Training imports the models, hooks and optim wrappers only: the benchmark harness
     and the test helpers stay out (of its tuning, only the CPU attention swap, which

@@ -14,6 +14,9 @@ view_crop = dict(type='SimpleResizedCrop', size=32)
 train_dataloader = dict(
     dataset=dict(pipeline=[
         dict(type='RobustLoadImageFromFile'),
+        # both views' short-side resize, done once (SimpleResizedCrop then skips its own)
+        dict(type='ResizeEdge', scale=32, edge='short', backend='pillow',
+             interpolation='bicubic'),
         dict(type='MultiView', num_views=[1, 1], transforms=[
             [view_crop, dict(type='RandomFlip', prob=0.5)],
             [

@@ -8,8 +8,10 @@
         [--combination COMBINED PART PART] [--batch-size N] [--iters N] [--warmup N]
         [--no-memory] [--default-malloc] [--cfg-options k=v ...]
         [--baseline-cfg-options k=v ...]
+    python tools/benchmark.py --data [LABEL=]CONFIG ... [--images N] [--iters N]
 
-A config may also be named as ``mmpretrain::mae/...py``.
+A config may also be named as ``mmpretrain::mae/...py``. ``--data`` times the training
+pipelines instead of the step (:mod:`.data`).
 
 Random images at the model's real input size (one batch per view the model reads, with the
 masks the pipeline's mask generator would add) go through the model's own data
@@ -85,6 +87,12 @@ def parse_args(argv=None):
     parser.add_argument('--baseline-cfg-options', nargs='+', action=DictAction,
                         help='override keys of the baseline (with --table: added to the '
                         'family baseline\'s own, e.g. optim_wrapper.optimizer.fused=True)')
+    data = parser.add_argument_group('data mode')
+    data.add_argument('--data', nargs='+', metavar='[LABEL=]CONFIG',
+                      help='time these configs\' training pipelines instead of the step: CPU '
+                      'ms per image and per transform on generated 500x375 JPEGs, in one '
+                      'process (the first is the baseline of the ratios)')
+    data.add_argument('--images', type=int, default=32, help='JPEGs per round (data mode)')
     table = parser.add_argument_group('table mode')
     table.add_argument('--table', action='store_true',
                        help='time every config against the baseline, in fp32 and bf16, '
@@ -105,8 +113,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.iters < 1 or args.warmup < 0:
         parser.error('--batch-size and --iters must be >= 1, --warmup >= 0')
-    if args.table == (args.config is not None):
-        parser.error('give either CONFIG or --table')
+    if sum((args.table, args.config is not None, args.data is not None)) != 1:
+        parser.error('give one of CONFIG, --table or --data')
     if (args.configs or args.family) and not args.table:
         parser.error('--configs and --family are for --table')
     if args.baseline_cfg_options and not (args.baseline or args.table):
@@ -137,12 +145,31 @@ def main(argv=None):
     level = logger.level
     logger.setLevel(logging.WARNING)
     try:
-        if args.table:
+        if args.data:
+            run_data(args)
+        elif args.table:
             run_table(args, device)
         else:
             run(args, device)
     finally:
         logger.setLevel(level)
+
+
+def run_data(args):
+    """Data mode: each config's pipeline timed on the same generated JPEGs."""
+    import tempfile
+
+    from .data import data_table, make_jpegs, time_pipeline
+    from .table import parse_entry
+    with tempfile.TemporaryDirectory() as folder:
+        images = make_jpegs(folder, args.images)
+        results = {}
+        for text in args.data:
+            entry = parse_entry(text)
+            results[entry.label] = time_pipeline(entry.config, images, rounds=args.iters)
+            print(f'{entry.label}: {results[entry.label]["total"]:.2f} CPU ms / image',
+                  flush=True)
+    print(data_table(results, next(iter(results))), end='')
 
 
 def run(args, device):

@@ -221,7 +221,10 @@ class SimpleResizedCrop(BaseTransform):
 
     Resize the short side to ``size`` (mmpretrain's ``ResizeEdge``, Pillow bicubic as the
     released code), pad every border by ``padding`` pixels (reflect by default) and crop
-    ``size`` x ``size`` at a uniformly random position. There is no scale or aspect-ratio
+    ``size`` x ``size`` at a uniformly random position. An image whose short side is
+    ``size`` already is not resized again (a resize to its own size gives it back as it
+    is), so two views can share one resize placed before ``MultiView``. There is no scale or
+    aspect-ratio
     jitter: a square image keeps its whole content, shifted by at most ``padding`` pixels;
     a longer side is cropped. (mmpretrain's ``RandomCrop`` ignores ``padding_mode`` for its
     ``padding``, always padding with a constant, so the padding is done here.)
@@ -263,7 +266,9 @@ class SimpleResizedCrop(BaseTransform):
                 np.random.randint(0, width - self.size + 1))
 
     def transform(self, results: Dict) -> Dict:
-        img = self.resize(results)['img']  # (H', W', 3), short side = size
+        if min(results['img'].shape[:2]) != self.size:  # else resized already: the same
+            results = self.resize(results)
+        img = results['img']  # (H', W', 3), short side = size
         if self.padding:
             img = mmcv.impad(img, padding=self.padding, padding_mode=self.padding_mode)
         top, left = self.offsets(*img.shape[:2])
