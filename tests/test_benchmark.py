@@ -354,3 +354,5 @@ def test_data_mode_times_every_transform_of_each_view(tmp_path, capsys):
     main(['--data', f'MAE={TINY_MAE}', f'LUT={TINY_LUT}', '--images', '2', '--iters', '2'])
     out = capsys.readouterr().out
     assert '| MAE | ' in out and '| LUT | ' in out and 'ratio to MAE' in out
+    with pytest.raises(SystemExit):  # one round would be the warm-up alone
+        main(['--data', TINY_MAE, '--iters', '1'])

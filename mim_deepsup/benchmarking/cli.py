@@ -115,6 +115,8 @@ def parse_args(argv=None):
         parser.error('--batch-size and --iters must be >= 1, --warmup >= 0')
     if sum((args.table, args.config is not None, args.data is not None)) != 1:
         parser.error('give one of CONFIG, --table or --data')
+    if args.data and args.iters < 2:
+        parser.error('--data needs --iters >= 2 (the first round warms up)')
     if (args.configs or args.family) and not args.table:
         parser.error('--configs and --family are for --table')
     if args.baseline_cfg_options and not (args.baseline or args.table):

@@ -91,6 +91,8 @@ def time_pipeline(config: str, images: Sequence[str], rounds: int = 3) -> dict:
     A transform's time is the sum of its calls per image (LUT's two crops are one line each,
     under their view), so wrappers include what they hold.
     """
+    if rounds < 2:
+        raise ValueError(f'rounds: expected at least 2 (the first warms up), got {rounds}')
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
