@@ -278,6 +278,22 @@ ROWS = [
         ValueError, r'min <= max', names='ThreeAugment.blur_radius'),
     row('ThreeAugment color_format unknown', THREE_AUGMENT, 'color_format', 'RGB', ValueError,
         r"'bgr' or 'rgb', got 'RGB'", names='ThreeAugment.color_format'),
+    # LUTDataPreprocessor and its ContextViewAugment (the LUT configs' data_preprocessor)
+    row('LUTDataPreprocessor context_augment a string', LUT,
+        'data_preprocessor.context_augment', 'ContextViewAugment', TypeError, r'expected a dict'),
+    row('ContextViewAugment jitter_prob above 1', LUT,
+        'data_preprocessor.context_augment.jitter_prob', 1.2, ValueError, r'\[0, 1\], got 1\.2'),
+    row('ContextViewAugment hue above 0.5', LUT, 'data_preprocessor.context_augment.hue', 0.6,
+        ValueError, r'\[0, 0\.5\], got 0\.6'),
+    row('ContextViewAugment negative saturation', LUT,
+        'data_preprocessor.context_augment.saturation', -0.2, ValueError, r'>= 0, got -0\.2'),
+    row('ContextViewAugment blur_sigma reversed', LUT,
+        'data_preprocessor.context_augment.blur_sigma', (2.0, 0.1), ValueError, r'min <= max'),
+    row('ContextViewAugment blur_sigma zero', LUT,
+        'data_preprocessor.context_augment.blur_sigma', (0, 2.0), ValueError, r'> 0, got 0',
+        names='data_preprocessor.context_augment.blur_sigma[0]'),
+    row('LUTDataPreprocessor context_view negative', LUT, 'data_preprocessor.context_view', -1,
+        ValueError, r'>= 0, got -1'),
 ]
 
 
@@ -290,6 +306,8 @@ def build(source, key, value, stage):
         return registry.build(cfg)
     cfg = load(source)
     cfg.merge_from_dict({key: value})
+    if cfg.get('data_preprocessor') is not None:  # the Runner's merge of the top-level key
+        cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(cfg.model)
     if stage == 'init':
         model.init_weights()

@@ -14,6 +14,7 @@ from mim_deepsup.testing import ROOT, TINY_MAE, build_model, tiny_runner_cfg
 TINY = osp.join(ROOT, 'configs', '{}_vit-tiny-p4_1xb32-20e_demo.py')
 TINY_DDAE = TINY.format('ddae/ddae')
 TINY_LUT = TINY.format('lut/lut')
+TINY_LUT_CPU = TINY.format('lut/lut-cpuaug')
 TINY_DDAE_LUT = TINY.format('ddae/ddae-lut')
 VIT_B_DDAE_LUT = osp.join(ROOT, 'configs', 'ddae',
                           'ddae-lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')
@@ -341,7 +342,8 @@ def test_data_mode_times_every_transform_of_each_view(tmp_path, capsys):
     from mim_deepsup.benchmarking.data import make_jpegs, time_pipeline
     images = make_jpegs(str(tmp_path), 4)
     assert make_jpegs(str(tmp_path), 4) == images  # made once, then reused
-    result = time_pipeline(TINY_LUT, images, rounds=2)
+    # the CPU colour path: two view pipelines, with RandomApply and ThreeAugment in one
+    result = time_pipeline(TINY_LUT_CPU, images, rounds=2)
     names = list(result['transforms'])
     # both views' crops are timed, each under its own view
     assert any(n.startswith('[2] MultiView.pipelines[0][0] SimpleResizedCrop') for n in names)

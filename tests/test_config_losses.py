@@ -6,6 +6,10 @@ TrainingProgressHook did: ``set_progress`` on every module), for fixed weights, 
 seed:
 a change that moves code without changing what it computes keeps them. Tiny configs run
 in the fast tier; ViT-B/L configs build the full model and are marked slow.
+
+The fixed batch is what the data pipeline gives; LUT's colour augmentation of the context
+view, which the data preprocessor does on the device since (test_context_augment.py), is
+left out, so a ``lut-cpuaug_*`` config and its default have the same record.
 """
 import glob
 import json
@@ -111,6 +115,8 @@ def config_losses(rel: str) -> dict:
     _without_checkpoints(cfg.model)
     if cfg.get('data_preprocessor') is not None:  # mmpretrain's configs state it outside
         cfg.model.setdefault('data_preprocessor', cfg.data_preprocessor)
+    if cfg.model.data_preprocessor.get('context_augment') is not None:
+        cfg.model.data_preprocessor.context_augment = None
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     set_named_weights(model)

@@ -274,9 +274,12 @@ def test_lut_configs_differ_from_their_bases_only_where_they_say():
         ROOT, 'configs', '_base_',
         'composable-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py')).to_dict()
     assert differing(base, mae) == [
-        'model.supervisions.lut', 'model.teacher', 'optim_wrapper.paramwise_cfg.norm_decay_mult',
-        'param_scheduler', 'train_cfg.max_epochs', 'train_dataloader.dataset.pipeline',
-        'view_crop']
+        'data_preprocessor.context_augment', 'data_preprocessor.type', 'model.supervisions.lut',
+        'model.teacher', 'optim_wrapper.paramwise_cfg.norm_decay_mult', 'param_scheduler',
+        'train_cfg.max_epochs', 'train_dataloader.dataset.pipeline', 'view_crop']
+    cpu = lut_config('lut-cpuaug_vit-base-p16_8xb512-amp-coslr-400e_in1k.py').to_dict()
+    assert differing(cpu, base) == ['data_preprocessor.context_augment',
+                                    'train_dataloader.dataset.pipeline']
     long = lut_config('lut_vit-base-p16_8xb512-amp-coslr-1600e_in1k.py').to_dict()
     assert differing(long, base) == ['param_scheduler', 'train_cfg.max_epochs']
     small = lut_config('lut_vit-small-p16_8xb512-amp-coslr-400e_in1k.py').to_dict()
@@ -350,14 +353,17 @@ def test_resume_restores_the_teacher_and_its_projector(lut_run, demo_data, tmp_p
         assert torch.equal(a[key], b[key]), key
 
 
-def test_the_two_view_pipeline_of_the_vit_b_config(demo_data):
+@pytest.mark.parametrize('name,colour_on_cpu', [
+    ('lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py', False),
+    ('lut-cpuaug_vit-base-p16_8xb512-amp-coslr-400e_in1k.py', True)])
+def test_the_two_view_pipeline_of_the_vit_b_config(name, colour_on_cpu, demo_data):
     import mmcv
     from mmcv.transforms import Compose
     from mmengine.registry import init_default_scope
 
     from mim_deepsup.testing import reflect_shifts
     init_default_scope('mmpretrain')
-    cfg = lut_config('lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py')
+    cfg = lut_config(name)
     pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
     path = sorted(glob.glob(osp.join(demo_data['imagenet'], 'train', '*', '*')))[0]
     img = mmcv.imread(path)  # BGR, as LoadImageFromFile; PackInputs keeps the order
@@ -372,8 +378,10 @@ def test_the_two_view_pipeline_of_the_vit_b_config(demo_data):
         hwc = [v.permute(1, 2, 0).numpy() for v in views]
         # view 1: a shifted (<= 4 px), maybe flipped crop of the whole image, colours intact
         assert any(reflect_shifts(hwc[0], c, 4) for c in candidates)
-        # view 2: always changed by 3-Augment, so no crop of the image matches it
-        assert not any(reflect_shifts(hwc[1], c, 4) for c in candidates)
+        # view 2: always changed by 3-Augment on the CPU, so no crop of the image matches
+        # it; the default leaves its colours to the data preprocessor
+        assert any(reflect_shifts(hwc[1], c, 4) for c in candidates) != colour_on_cpu
+    assert (cfg.data_preprocessor.context_augment is None) == colour_on_cpu
 
 
 def test_benchmark_tool_feeds_two_views_and_compares_separate_passes(capsys):

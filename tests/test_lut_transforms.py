@@ -132,3 +132,32 @@ def test_one_shared_resize_gives_the_views_of_one_resize_per_view(config, tmp_pa
         assert len(outputs[0]) == 2
         for a, b in zip(*outputs):
             assert a.shape[:2] == (steps[1]['scale'],) * 2 and np.array_equal(a, b)
+
+
+def test_context_view_colour_is_the_released_chain_of_transforms():
+    """ContextViewColour runs ColorJitter (p 0.8, on PIL) then ThreeAugment: the same
+    pixels as those four transforms written out, under the same random draws."""
+    import random
+
+    import torch
+    from mmcv.transforms import Compose
+    chain = Compose([TRANSFORMS.build(t) for t in [
+        dict(type='NumpyToPIL', to_rgb=True),
+        dict(type='RandomApply', prob=0.8, transforms=[
+            dict(type='torchvision/ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2,
+                 hue=0.1)]),
+        dict(type='PILToNumpy', to_bgr=True),
+        dict(type='ThreeAugment')]])
+    ours = TRANSFORMS.build(dict(type='ContextViewColour'))
+    img = (np.random.default_rng(0).random((40, 48, 3)) * 255).astype(np.uint8)
+    changed = 0
+    for seed in range(12):
+        outs = []
+        for transform in (chain, ours):
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+            outs.append(transform(dict(img=img.copy()))['img'])
+        assert np.array_equal(outs[0], outs[1]), seed
+        changed += not np.array_equal(outs[1], img)
+    assert changed == 12  # 3-Augment always changes the image

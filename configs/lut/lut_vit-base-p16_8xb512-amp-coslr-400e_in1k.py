@@ -8,7 +8,8 @@ model = dict(
     # released: the EMA averages every state-dict entry, BatchNorm statistics included
     teacher=dict(type='EMATeacher', average_buffers=True))
 
-# view 1 (MIM view): SRC + flip; view 2 (context view): SRC + flip + colour + 3-Augment
+# view 1 (MIM view): SRC + flip; view 2 (context view): SRC + flip + colour + 3-Augment,
+# the colour part on the batch (LUTDataPreprocessor)
 view_crop = dict(type='SimpleResizedCrop', size=224)
 train_dataloader = dict(
     dataset=dict(pipeline=[
@@ -16,24 +17,14 @@ train_dataloader = dict(
         # both views' short-side resize, done once (SimpleResizedCrop then skips its own)
         dict(type='ResizeEdge', scale=224, edge='short', backend='pillow',
              interpolation='bicubic'),
-        dict(type='MultiView', num_views=[1, 1], transforms=[
-            [view_crop, dict(type='RandomFlip', prob=0.5)],
-            [
-                view_crop,
-                dict(type='RandomFlip', prob=0.5),
-                # torchvision's ColorJitter, as released (mmpretrain's fails on numpy 2
-                # for a negative hue shift: mmcv's adjust_hue casts it to uint8)
-                dict(type='NumpyToPIL', to_rgb=True),
-                dict(type='RandomApply', prob=0.8, transforms=[
-                    dict(type='torchvision/ColorJitter', brightness=0.4, contrast=0.4,
-                         saturation=0.2, hue=0.1)
-                ]),
-                dict(type='PILToNumpy', to_bgr=True),
-                dict(type='ThreeAugment'),
-            ],
-        ]),
+        # two views, each with its own crop and flip
+        dict(type='MultiView', num_views=2,
+             transforms=[[view_crop, dict(type='RandomFlip', prob=0.5)]]),
         dict(type='PackInputs'),
     ]))
+# the context view's colour jitter (p 0.8) and 3-Augment, as released, on the batch on the
+# model's device (LUTDataPreprocessor); lut-cpuaug_*.py does them per image on the CPU
+data_preprocessor = dict(type='LUTDataPreprocessor', context_augment=dict())
 
 # released: no weight decay on any norm layer (the projector's BatchNorm too)
 optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.0))

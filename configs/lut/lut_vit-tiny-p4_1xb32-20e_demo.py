@@ -17,22 +17,12 @@ train_dataloader = dict(
         # both views' short-side resize, done once (SimpleResizedCrop then skips its own)
         dict(type='ResizeEdge', scale=32, edge='short', backend='pillow',
              interpolation='bicubic'),
-        dict(type='MultiView', num_views=[1, 1], transforms=[
-            [view_crop, dict(type='RandomFlip', prob=0.5)],
-            [
-                view_crop,
-                dict(type='RandomFlip', prob=0.5),
-                # torchvision's ColorJitter, as released (mmpretrain's fails on numpy 2
-                # for a negative hue shift: mmcv's adjust_hue casts it to uint8)
-                dict(type='NumpyToPIL', to_rgb=True),
-                dict(type='RandomApply', prob=0.8, transforms=[
-                    dict(type='torchvision/ColorJitter', brightness=0.4, contrast=0.4,
-                         saturation=0.2, hue=0.1)
-                ]),
-                dict(type='PILToNumpy', to_bgr=True),
-                dict(type='ThreeAugment'),
-            ],
-        ]),
+        # two views, each with its own crop and flip
+        dict(type='MultiView', num_views=2,
+             transforms=[[view_crop, dict(type='RandomFlip', prob=0.5)]]),
         dict(type='PackInputs'),
     ]))
+# the context view's colour jitter (p 0.8) and 3-Augment, as released, on the batch on the
+# model's device (LUTDataPreprocessor); lut-cpuaug_*.py does them per image on the CPU
+data_preprocessor = dict(type='LUTDataPreprocessor', context_augment=dict())
 optim_wrapper = dict(paramwise_cfg=dict(norm_decay_mult=0.0))
