@@ -358,3 +358,22 @@ def test_data_mode_times_every_transform_of_each_view(tmp_path, capsys):
     assert '| MAE | ' in out and '| LUT | ' in out and 'ratio to MAE' in out
     with pytest.raises(SystemExit):  # one round would be the warm-up alone
         main(['--data', TINY_MAE, '--iters', '1'])
+
+
+def test_data_mode_runs_with_a_data_loader_workers_threads(tmp_path):
+    import cv2
+
+    from mim_deepsup.benchmarking.data import make_jpegs, time_pipelines, worker_threads
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(2)
+    try:
+        with worker_threads():
+            assert torch.get_num_threads() == 1
+            assert cv2.getNumThreads() <= 1  # 0 set: OpenCV runs its calls in the caller
+        assert torch.get_num_threads() == 2  # the process's own afterwards
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+    images = make_jpegs(str(tmp_path), 2)
+    results = time_pipelines({'a': TINY_MAE, 'b': TINY_MAE}, images, rounds=2)
+    assert list(results) == ['a', 'b'] and all(r['total'] > 0 for r in results.values())

@@ -161,16 +161,15 @@ def run_data(args):
     """Data mode: each config's pipeline timed on the same generated JPEGs."""
     import tempfile
 
-    from .data import data_table, make_jpegs, time_pipeline
+    from .data import data_table, make_jpegs, time_pipelines
     from .table import parse_entry
+    entries = [parse_entry(text) for text in args.data]
     with tempfile.TemporaryDirectory() as folder:
         images = make_jpegs(folder, args.images)
-        results = {}
-        for text in args.data:
-            entry = parse_entry(text)
-            results[entry.label] = time_pipeline(entry.config, images, rounds=args.iters)
-            print(f'{entry.label}: {results[entry.label]["total"]:.2f} CPU ms / image',
-                  flush=True)
+        print(f'timing {len(entries)} pipelines on {len(images)} JPEGs, {args.iters} '
+              f'interleaved rounds (the first a warm-up)', flush=True)
+        results = time_pipelines({e.label: e.config for e in entries}, images,
+                                 rounds=args.iters)
     print(data_table(results, next(iter(results))), end='')
 
 

@@ -8,6 +8,7 @@ transform (nested ones, such as MultiView's, included, named by their path in th
 pipeline), and images per second per core. CPU time is the process's (``process_time``),
 so a transform's own threads count too.
 """
+import contextlib
 import os
 import os.path as osp
 import statistics
@@ -15,7 +16,9 @@ import time
 from collections import defaultdict
 from typing import Dict, List, Sequence
 
+import cv2
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 from mmcv.transforms import Compose as TransformCompose
 from mmengine.dataset import Compose
@@ -84,15 +87,24 @@ def _instrument(transform, name: str, times: Dict[str, List[float]], seen: set) 
         transform.transform = timed
 
 
-def time_pipeline(config: str, images: Sequence[str], rounds: int = 3) -> dict:
-    """CPU ms per image of ``config``'s training pipeline over ``images``, ``rounds`` times
-    (the first round is a warm-up): ``dict(total=ms, transforms={name: ms}, per_core=n)``.
+@contextlib.contextmanager
+def worker_threads():
+    """The threads a training data-loader worker has: one for torch (PyTorch's
+    ``DataLoader`` sets it in each worker) and none of OpenCV's own (mmengine's
+    ``env_cfg.mp_cfg.opencv_num_threads=0``). With the main process's threads, torch's and
+    OpenCV's thread pools add their spinning to the process's CPU time."""
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(0)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_threads)
+        cv2.setNumThreads(cv2_threads)
 
-    A transform's time is the sum of its calls per image (LUT's two crops are one line each,
-    under their view), so wrappers include what they hold.
-    """
-    if rounds < 2:
-        raise ValueError(f'rounds: expected at least 2 (the first warms up), got {rounds}')
+
+def _instrumented_pipeline(config: str):
+    """``config``'s training pipeline with every transform timed: (pipeline, times)."""
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
@@ -100,20 +112,50 @@ def time_pipeline(config: str, images: Sequence[str], rounds: int = 3) -> dict:
     seen: set = set()
     for i, transform in enumerate(pipeline.transforms):
         _instrument(transform, f'[{i}] {type(transform).__name__}', times, seen)
-    totals = []
+    return pipeline, times
+
+
+def time_pipelines(configs: Dict[str, str], images: Sequence[str],
+                   rounds: int = 3) -> Dict[str, dict]:
+    """CPU ms per image of each config's training pipeline over ``images``, ``rounds``
+    times (the first round is a warm-up), by label: ``dict(total=ms, transforms={name:
+    ms}, per_core=n)``.
+
+    The rounds are interleaved (round r runs every pipeline before round r + 1 starts),
+    so that a drift of the machine's speed (a cold process, other load) falls on every
+    config alike; timed one after the other, the first config measured 25 % slower than
+    the same pipeline timed later. They run with a data-loader worker's threads
+    (:func:`worker_threads`). A transform's time is the sum of its calls per image
+    (LUT's two crops are one line each, under their view), so wrappers include what they
+    hold.
+    """
+    if rounds < 2:
+        raise ValueError(f'rounds: expected at least 2 (the first warms up), got {rounds}')
+    built = {label: _instrumented_pipeline(config) for label, config in configs.items()}
+    totals = {label: [] for label in configs}
     np.random.seed(0)
-    for round_ in range(rounds):
-        if round_ == 1:
-            times.clear()
-        start = time.process_time()
-        for path in images:
-            pipeline(dict(img_path=path, gt_label=0, sample_idx=0))
-        totals.append((time.process_time() - start) / len(images))
+    with worker_threads():
+        for round_ in range(rounds):
+            for label, (pipeline, times) in built.items():
+                if round_ == 1:
+                    times.clear()
+                start = time.process_time()
+                for path in images:
+                    pipeline(dict(img_path=path, gt_label=0, sample_idx=0))
+                totals[label].append((time.process_time() - start) / len(images))
     measured = len(images) * (rounds - 1)
-    total_ms = statistics.median(totals[1:]) * 1e3
-    return dict(total=total_ms,
-                transforms={k: sum(v) / measured * 1e3 for k, v in times.items()},
-                per_core=1e3 / total_ms)
+    results = {}
+    for label, (_, times) in built.items():
+        total_ms = statistics.median(totals[label][1:]) * 1e3
+        results[label] = dict(total=total_ms,
+                              transforms={k: sum(v) / measured * 1e3 for k, v in times.items()},
+                              per_core=1e3 / total_ms)
+    return results
+
+
+def time_pipeline(config: str, images: Sequence[str], rounds: int = 3) -> dict:
+    """:func:`time_pipelines` of one config."""
+    return time_pipelines({config: config}, images, rounds)[config]
 
 
 def data_table(results: Dict[str, dict], baseline: str) -> str:
