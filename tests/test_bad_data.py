@@ -225,3 +225,65 @@ def test_a_dataloader_worker_logs_its_skips_with_its_own_count(tmp_path):
     assert bad in log and '1 bad image(s) skipped so far by dataloader worker 0' in log
     # the count lives in the worker: the main process's copy has not changed
     assert dataset.pipeline.transforms[0].num_skipped == 0
+
+
+# ----------------------------------------------------------------- reduced JPEG decoding
+def photo_jpeg(tmp_path, size, name='photo.jpg', exif=None):
+    """matplotlib's sample photograph resized to ``size`` (width, height), as a JPEG."""
+    import matplotlib
+    src = osp.join(matplotlib.get_data_path(), 'sample_data', 'grace_hopper.jpg')
+    path = str(tmp_path / name)
+    img = Image.open(src).convert('RGB').resize(size, Image.BICUBIC)
+    img.save(path, quality=90, **({'exif': exif} if exif is not None else {}))
+    return path
+
+
+def load(path, **kwargs):
+    return TRANSFORMS.build(dict(type='RobustLoadImageFromFile', **kwargs))(
+        dict(img_path=path))['img']
+
+
+def test_reduced_decoding_keeps_the_short_side_and_is_libjpegs_scaled_decode(tmp_path):
+    import cv2
+    resize = TRANSFORMS.build(dict(type='ResizeEdge', scale=224, edge='short',
+                                   backend='pillow', interpolation='bicubic'))
+    # (size, decoded shape, bound of the mean difference after the resize, levels of 255)
+    for size, shape, bound in [((500, 375), (375, 500), 0),      # 375 // 224 = 1: in full
+                               ((1000, 750), (375, 500), 2.0),   # 1/2
+                               ((1800, 1900), (238, 225), 4.0)]:  # 1/8 keeps 225 >= 224
+        path = photo_jpeg(tmp_path, size)
+        full, reduced = load(path), load(path, decode_min_side=224)
+        assert reduced.shape == (*shape, 3) and reduced.dtype == np.uint8
+        if shape == full.shape[:2]:
+            assert np.array_equal(reduced, full)  # what is not reduced is exact
+            continue
+        factor = round(full.shape[0] / reduced.shape[0])
+        flag = {2: cv2.IMREAD_REDUCED_COLOR_2, 8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
+        assert np.array_equal(reduced, cv2.imread(path, flag))
+        # after the pipeline's resize to 224: close to the full decode, not equal
+        a = resize(dict(img=full))['img'].astype(float)
+        b = resize(dict(img=reduced))['img'].astype(float)
+        assert a.shape == b.shape
+        print(f'{size}: 1/{factor}, mean |difference| {np.abs(a - b).mean():.2f} levels')
+        assert 0 < np.abs(a - b).mean() < bound, np.abs(a - b).mean()
+
+
+def test_reduced_decoding_turns_the_image_by_its_exif_as_the_full_decode(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    path = photo_jpeg(tmp_path, (1000, 750), exif=exif.tobytes())
+    full, reduced = load(path), load(path, decode_min_side=224)
+    assert full.shape == (1000, 750, 3)  # turned upright
+    assert reduced.shape == (500, 375, 3)
+
+
+def test_reduced_decoding_leaves_other_formats_and_checks_its_value(tmp_path):
+    path = str(tmp_path / 'big.png')
+    Image.fromarray(np.zeros((800, 900, 3), np.uint8)).save(path)
+    assert load(path, decode_min_side=224).shape == (800, 900, 3)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=r'^RobustLoadImageFromFile\.decode_min_side: '
+                                             r'expected None or an int >= 1'):
+            load(path, decode_min_side=bad)
+    with pytest.raises(ValueError, match=r"decode_min_side: needs color_type='color'"):
+        load(path, decode_min_side=224, color_type='grayscale')
