@@ -218,3 +218,15 @@ def test_the_preprocessor_augments_the_context_view_only_and_only_in_training(ph
     assert not torch.allclose(got[1], plain[1], atol=1e-2)
     evaluated = ours(dict(data), training=False)['inputs']
     assert all(torch.equal(a, b) for a, b in zip(evaluated, plain))
+
+
+def test_the_preprocessor_names_a_pipeline_without_views(photo):
+    bgr = (photo.flip(1) * 255).round().byte()
+    ours = preprocessor(context_augment=dict())
+    with pytest.raises(ValueError, match=r'^data_preprocessor.context_augment: expected the '
+                                         r'views of a MultiView pipeline'):
+        ours(dict(inputs=bgr, data_samples=None), training=True)
+    with pytest.raises(ValueError, match=r'^data_preprocessor.context_view: expected a view '
+                                         r'index below the 2 views'):
+        preprocessor(context_augment=dict(), context_view=2)(
+            dict(inputs=[bgr, bgr], data_samples=None), training=True)

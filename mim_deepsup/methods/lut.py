@@ -475,7 +475,11 @@ class LUTDataPreprocessor(SelfSupDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         if training and self.context_augment is not None:
             data = self.cast_data(data)  # on the device; the parent's cast is then a no-op
-            views = list(data['inputs'])
+            views = data['inputs']
+            if not isinstance(views, (list, tuple)):
+                raise ValueError('data_preprocessor.context_augment: expected the views of '
+                                 'a MultiView pipeline (a list of batches), got one batch')
+            views = list(views)
             if not self.context_view < len(views):
                 raise ValueError(f'data_preprocessor.context_view: expected a view index '
                                  f'below the {len(views)} views the pipeline gives, got '
