@@ -230,3 +230,27 @@ def test_the_preprocessor_names_a_pipeline_without_views(photo):
                                          r'index below the 2 views'):
         preprocessor(context_augment=dict(), context_view=2)(
             dict(inputs=[bgr, bgr], data_samples=None), training=True)
+
+
+def test_each_rank_augments_with_its_images_rows_of_the_one_process_draw(photo, monkeypatch):
+    """Ranks seeded alike must not repeat one another's parameters: rank r of W takes rows
+    r, r + W, ... of the global batch's draw, the images mmengine's samplers deal it."""
+    import mim_deepsup.methods.lut as lut
+    augment = ContextViewAugment()
+    x = (photo * 255).round().byte()  # (4, 3, 96, 96): the global batch
+    torch.manual_seed(5)
+    single = augment(x, bgr=False)
+    parts = []
+    for rank in range(2):  # 2 processes, 2 images each, the same seed on both
+        monkeypatch.setattr(lut, 'get_dist_info', lambda rank=rank: (rank, 2))
+        torch.manual_seed(5)
+        parts.append(augment(x[rank::2], bgr=False))
+    torch.testing.assert_close(parts[0], single[0::2], atol=1e-4, rtol=0)
+    torch.testing.assert_close(parts[1], single[1::2], atol=1e-4, rtol=0)
+    # one image on both ranks: augmented differently
+    same = []
+    for rank in range(2):
+        monkeypatch.setattr(lut, 'get_dist_info', lambda rank=rank: (rank, 2))
+        torch.manual_seed(5)
+        same.append(augment(x[:2], bgr=False))
+    assert (same[0] - same[1]).abs().mean() > 5

@@ -33,6 +33,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from mmcv.transforms import BaseTransform, Compose, RandomChoice
 from mmcv.transforms.utils import cache_randomness
+from mmengine.dist import get_dist_info
 from mmpretrain.datasets.transforms import ResizeEdge
 from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS, TRANSFORMS
@@ -448,7 +449,13 @@ class ContextViewAugment(nn.Module):
         [0, 255], same channel order, augmented with freshly drawn parameters."""
         order = [2, 1, 0] if bgr else [0, 1, 2]
         rgb = x[:, order].float() / 255
-        return self.transform(rgb, self.draw(x.shape[0], x.device))[:, order] * 255
+        # as core.view_masking.mask_noise: the global batch's parameters, this rank's rows
+        # (r, r + W, ...), so ranks with one seed do not share parameters and W processes
+        # augment each image as one process of the same global batch would
+        rank, world_size = get_dist_info()
+        params = self.draw(world_size * x.shape[0], x.device)
+        params = {key: value[rank::world_size] for key, value in params.items()}
+        return self.transform(rgb, params)[:, order] * 255
 
 
 @MODELS.register_module()
