@@ -28,6 +28,11 @@ LUT = config('lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py')
 DEEPMIM_BEIT = config('deepmim', 'deepmim_beitv2_vit-tiny-p4_1xb32-20e_demo.py')
 DDAE_BEIT = config('ddae', 'ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py')
 FINETUNE = config('lut', 'benchmarks', 'lut_vit-tiny-p4_1xb32-coslr-5e_demo.py')
+DEEPMIM_HOG = config('deepmim', 'deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py')
+DDAE_HOG = config('ddae', 'ddae-hog_vit-tiny-p4_1xb32-20e_demo.py')
+PIXMIM = config('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py')
+DEEPMIM_PIXMIM = config('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
+LOW_FREQ = dict(_delete_=True, type='LowFreqPixelTarget', radius=6, img_size=32)
 
 MISSING = '/nonexistent/dir'
 
@@ -194,6 +199,28 @@ ROWS = [
     row('FrozenFeatureTarget mean of 1 channel', MAE, 'model.target_generator',
         dict(FROZEN_VIT, mean=[127.5]), ValueError, r'3 numbers, got 1',
         names='model.target_generator.mean'),
+    # PatchHOGTarget, LowFreqPixelTarget (model.target_generator)
+    row('PatchHOGTarget pool not a divisor of the patch', DEEPMIM_HOG,
+        'model.target_generator.pool', 3, ValueError, r'divisor of patch_size=4, got 3'),
+    row('PatchHOGTarget patch size not the backbone\'s', DEEPMIM_HOG,
+        'model.target_generator.patch_size', 8, ValueError, r"8, the backbone's patches "
+        r'are 4 px'),
+    row('PatchHOGTarget window not a divisor of the image', DEEPMIM_HOG,
+        'model.target_generator.gaussian_window', 12, ValueError,
+        r"divisor of the images' sides \(32, 32\), got 12"),
+    row('PatchHOGTarget no bins', DEEPMIM_HOG, 'model.target_generator.nbins', 0,
+        ValueError, r'>= 1, got 0'),
+    row('LowFreqPixelTarget radius 0', PIXMIM, 'model.target_generator.radius', 0,
+        ValueError, r'> 0, got 0'),
+    row('LowFreqPixelTarget another image size', PIXMIM, 'model.target_generator.img_size',
+        224, ValueError, r"images' size \(32, 32\), got \(224, 224\)"),
+    row('LowFreqPixelTarget with a feature head', DDAE_HOG, 'model.target_generator',
+        LOW_FREQ, ValueError, r'LowFreqPixelTarget gives images.*pixel head.*got MIMHead',
+        names='model.head'),
+    row('LowFreqPixelTarget for decoders of features', DEEPMIM_PIXMIM,
+        SUPERVISION('deepmim.head'), dict(type='MIMHead', loss=dict(
+            type='PixelReconstructionLoss', criterion='L2')), ValueError,
+        r"reads the target generator's features", names=SUPERVISION('deepmim')),
     # DDAESupervision (DDAE on MAE)
     row('DDAESupervision tap beyond the encoder', DDAE, SUPERVISION('ddae.taps'), [2, 6],
         ValueError, r'blocks 1\.\.5 .*\[2, 6\]'),
@@ -326,7 +353,8 @@ def test_bad_config_fails_naming_the_key_and_the_problem(source, key, value, err
     assert re.search(problem, message), message
 
 
-@pytest.mark.parametrize('source', [MAE, DEEPMIM, DDAE, LUT, DEEPMIM_BEIT, DDAE_BEIT])
+@pytest.mark.parametrize('source', [MAE, DEEPMIM, DDAE, LUT, DEEPMIM_BEIT, DDAE_BEIT,
+                                    DEEPMIM_HOG, DDAE_HOG, PIXMIM])
 def test_the_unchanged_configs_build(source):
     """The table's starting points are valid: each row's error comes from its one key."""
     MODELS.build(load(source).model)

@@ -4,7 +4,8 @@ The numbers were computed once, by the code as it stood before the package was
 reorganised around the techniques (commit 043e276, with training progress published as its
 TrainingProgressHook did: ``set_progress`` on every module), for fixed weights, batch and
 seed:
-a change that moves code without changing what it computes keeps them. Tiny configs run
+a change that moves code without changing what it computes keeps them. Configs added
+since (the HOG, DINO and PixMIM ones) were recorded by the code that added them. Tiny configs run
 in the fast tier; ViT-B/L configs build the full model and are marked slow.
 
 The fixed batch is what the data pipeline gives; LUT's colour augmentation of the context

@@ -334,8 +334,8 @@ def test_missing_or_wrong_feature_teacher_checkpoint(tmp_path):
     # a feature head without a target generator
     no_generator = feature_cfg()
     no_generator.pop('target_generator')
-    with pytest.raises(ValueError, match=r'model\.supervisions\.deepmim reads the target '
-                                         r'generator\'s output: set model\.target_generator'):
+    with pytest.raises(ValueError, match=r'^model\.supervisions\.deepmim: reads the target '
+                                         r'generator\'s features .*set model\.target_generator'):
         MODELS.build(no_generator)
 
 

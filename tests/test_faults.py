@@ -28,6 +28,13 @@ TINY = {name: osp.join(ROOT, 'configs', *path) for name, path in {
     'beitv2': ('beitv2', 'beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-beitv2': ('deepmim', 'deepmim_beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
     'ddae-beitv2': ('ddae', 'ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-hog': ('deepmim', 'deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-hog': ('ddae', 'ddae-hog_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-dino': ('deepmim', 'deepmim-dino_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-dino': ('ddae', 'ddae-dino_vit-tiny-p4_1xb32-20e_demo.py'),
+    'pixmim': ('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-pixmim': ('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-pixmim': ('ddae', 'ddae_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
 }.items()}
 
 

@@ -24,11 +24,11 @@ from .view_masking import check_view_mask_ratio, disjoint_view_masks, mask_noise
 
 
 def pixel_target(state: MIMState, head: nn.Module) -> torch.Tensor:
-    """(B, N, p * p * 3) MAE's pixel target of ``state.inputs`` for a pixel ``head``
+    """(B, N, p * p * 3) MAE's pixel target of ``state.pixels`` for a pixel ``head``
     (``MAEPretrainHead``): computed once per step for every head of the same patch size
     and normalisation."""
     key = ('pixel_target', head.patch_size, head.norm_pix)
-    return state.once(key, lambda: head.construct_target(state.inputs))
+    return state.once(key, lambda: head.construct_target(state.pixels))
 
 
 def call_head_loss(owner: nn.Module, loss, *args, state: MIMState):
@@ -106,9 +106,10 @@ class ComposableMixin:
         component = build(MODELS, cfg, key, {k: defaults[k] for k in wanted if k in defaults})
         if not isinstance(component, BaseSupervision):
             raise TypeError(f'{key}: {type(component).__name__} is not a BaseSupervision')
-        if component.needs_target and not self.with_target_generator:
-            raise ValueError(f'{key} reads the target generator\'s output: set '
-                             f'model.target_generator')
+        if component.needs_target and (not self.with_target_generator
+                                       or getattr(self, 'gives_images', False)):
+            raise ValueError(f'{key}: reads the target generator\'s features (B, N, D); set '
+                             f'model.target_generator to one that gives them')
         return component
 
     def _setup_teacher(self, teacher: Optional[dict]) -> None:
@@ -194,9 +195,13 @@ class ComposableMAE(ComposableMixin, MAE):
         teacher (dict, optional): an :class:`EMATeacher` config (``sources``, momenta).
             Built when given, or with its defaults when a component needs a teacher.
         target_generator (dict, optional): mmpretrain's argument: a frozen module whose
-            output on the images (e.g. (B, N, D) CLIP features) is the target of the final
-            decoder, ``head.loss(pred, target, mask)`` as in mmpretrain's MILAN, instead of
-            the images. Run once per step without gradient, shared as ``state.target``.
+            output on the images is the target of the final decoder instead of their
+            pixels, run once per step without gradient. (B, N, D) features (CLIP, DINO,
+            HOG) are shared as ``state.target``: ``head.loss(pred, target, mask)`` as in
+            mmpretrain's MILAN and MaskFeat, with a feature head such as ``MIMHead``. A
+            generator that gives images (``gives_images``, PixMIM's low-frequency ones) is
+            shared as ``state.pixels``: a pixel head's target is made of them, as in
+            PixMIM.
         batch_views (bool): encode the views in one batched pass (default). False runs one
             pass per view, as the LUT authors' code does, to compare against; the losses
             are the same up to floating-point rounding.
@@ -220,9 +225,30 @@ class ComposableMAE(ComposableMixin, MAE):
             check_head_loss(head)
             head = build(MODELS, head, 'model.head')
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
+        self.gives_images = self.with_target_generator and getattr(
+            self.target_generator, 'gives_images', False)
+        if self.with_target_generator:
+            self._check_target_generator()
         self._setup_supervisions(supervisions, teacher)
         self.batch_views = check_bool(batch_views, 'model.batch_views')
         self._check_config()
+
+    def _check_target_generator(self) -> None:
+        """What the target generator must agree on with the backbone and the head, checked
+        before the components, which take its width."""
+        generator, facts = self.target_generator, self.backbone.facts()
+        if self.gives_images and not hasattr(self.head, 'construct_target'):
+            raise ValueError(f'model.head: {type(generator).__name__} gives images, whose '
+                             f'patches are the target of a pixel head (MAEPretrainHead); '
+                             f'got {type(self.head).__name__}')
+        patch_size = getattr(generator, 'patch_size', None)
+        if patch_size is not None and patch_size != facts['patch_size']:
+            raise ValueError(f'model.target_generator.patch_size: {patch_size}, the '
+                             f'backbone\'s patches are {facts["patch_size"]} px; they must '
+                             f'match')
+        if hasattr(generator, 'check_input_size'):
+            generator.check_input_size(tuple(side * facts['patch_size']
+                                             for side in facts['patch_grid']))
 
     def _check_config(self) -> None:
         """What the parts must agree on, or training would be silently wrong."""
@@ -297,15 +323,18 @@ class ComposableMAE(ComposableMixin, MAE):
         views = self._views(inputs)
         num_views, batch = len(views), len(views[0])
         (latent, mask, ids_restore), taps = self._student_pass(views)
-        state = MIMState(inputs=views[0], mask=mask[:batch],
-                         grid=self.backbone.facts()['patch_grid'], progress=self.progress,
-                         latent=latent[:batch], ids_restore=ids_restore[:batch],
-                         taps={b: t[:batch] for b, t in taps.items()},
-                         data_samples=data_samples,
-                         view_latents=latent.unflatten(0, (num_views, batch)))
+        target = None
         if self.with_target_generator:
             with torch.no_grad():
-                state.target = self.target_generator(views[0])
+                target = self.target_generator(views[0])
+        state = MIMState(inputs=views[0], pixels=target if self.gives_images else views[0],
+                         mask=mask[:batch], grid=self.backbone.facts()['patch_grid'],
+                         progress=self.progress, latent=latent[:batch],
+                         ids_restore=ids_restore[:batch],
+                         taps={b: t[:batch] for b, t in taps.items()},
+                         target=None if self.gives_images else target,
+                         data_samples=data_samples,
+                         view_latents=latent.unflatten(0, (num_views, batch)))
         if self.needs_teacher:
             tokens = self._teacher_pass(views)  # (V * B, 1 + N, C)
             state.teacher_tokens = tokens[:batch]
@@ -317,12 +346,11 @@ class ComposableMAE(ComposableMixin, MAE):
              **kwargs) -> Dict[str, torch.Tensor]:
         state = self.compute_state(inputs, data_samples)
         pred = self.neck(state.latent, state.ids_restore)  # (B, N, p * p * 3) or (B, N, D)
-        if state.target is not None:  # a target generator's features, as in MILAN
-            loss = self.head.loss(pred, state.target, state.mask)
-        else:  # MAEPretrainHead.loss, with the pixel target shared with the components
-            loss_module = self.head.loss_module
-            loss = call_head_loss(loss_module, loss_module, pred, pixel_target(state, self.head),
-                                  state.mask, state=state)
+        # MIMHead.loss with a target generator's features (MILAN, MaskFeat); otherwise
+        # MAEPretrainHead.loss, its pixel target shared with the components
+        target = pixel_target(state, self.head) if state.target is None else state.target
+        loss_module = self.head.loss_module
+        loss = call_head_loss(loss_module, loss_module, pred, target, state.mask, state=state)
         # MAE's own key without components; with them mmengine's `loss` is the total
         losses = {'loss_mim' if self.supervisions else 'loss': loss}
         return self.add_component_losses(losses, state)
@@ -385,7 +413,7 @@ class ComposableBEiT(ComposableMixin, BEiT):
         latent, taps = self.backbone.forward_taps(inputs[0], self.taps, mask=mask)
         with torch.no_grad():
             codes = self.target_generator(inputs[1]).detach()  # (B, N) the tokenizer's
-        state = MIMState(inputs=inputs[0], mask=mask.flatten(1).float(),
+        state = MIMState(inputs=inputs[0], pixels=inputs[0], mask=mask.flatten(1).float(),
                          grid=self.backbone.facts()['patch_grid'], progress=self.progress,
                          taps=taps, target=codes, data_samples=data_samples)
         if self.needs_teacher:

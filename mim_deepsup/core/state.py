@@ -19,6 +19,8 @@ class MIMState:
 
     Attributes:
         inputs: (B, 3, H, W) the preprocessed images the student saw.
+        pixels: (B, 3, H, W) the images whose patches are the pixel heads' target:
+            ``inputs``, or a target generator's images (PixMIM's low-frequency ones).
         mask: (B, N) float, 1 = patch removed (MAE's convention) or masked (BEiT).
         grid: (h, w) the backbone's patch grid.
         progress: training progress t in [0, 1), published by
@@ -32,8 +34,8 @@ class MIMState:
             images (BEiT: its last block's output), or None when no component asked for
             the teacher.
         target: the algorithm's ``target_generator`` output on ``inputs`` (no gradient), e.g.
-            (B, N, D) features of a frozen network or (B, N) BEiT-v2's codes; None without
-            a target generator.
+            (B, N, D) features of a frozen network or HOG, or (B, N) BEiT-v2's codes; None
+            without a target generator, or when it gives images (then in ``pixels``).
         data_samples: the batch's data samples.
         view_latents: (V, B, 1 + K, C) every view's final-normed tokens, from the same
             batched pass as ``latent`` (MAE; None for BEiT).
@@ -45,6 +47,7 @@ class MIMState:
     mask: torch.Tensor
     grid: Tuple[int, int]
     progress: Optional[float] = None
+    pixels: Optional[torch.Tensor] = None
     latent: Optional[torch.Tensor] = None
     ids_restore: Optional[torch.Tensor] = None
     taps: Dict[int, torch.Tensor] = field(default_factory=dict)
