@@ -16,7 +16,8 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.datasets.transforms import SimMIMMaskGenerator
+from mmpretrain.registry import HOOKS, MODELS, TRANSFORMS
 
 from .core import BaseSupervision
 from .fileio import REPO_ROOT
@@ -184,3 +185,18 @@ def all_reduce_bn_worker(rank: int, world_size: int, init_file: str, out_dir: st
                    os.path.join(out_dir, f'bn{rank}.pth'))
     finally:
         dist.destroy_process_group()
+
+
+@TRANSFORMS.register_module(force=True)
+class IndexSeededSimMIMMask(SimMIMMaskGenerator):
+    """SimMIM's mask generator drawing each image's mask from a generator seeded by the
+    image's dataset index: the mask does not depend on which process loads the image, so
+    a 2-process run can be compared with a 1-process one."""
+
+    def transform(self, results: dict) -> dict:
+        rng = np.random.default_rng(results['sample_idx'])
+        mask = np.zeros(self.token_count, dtype=int)
+        mask[rng.permutation(self.token_count)[:self.mask_count]] = 1
+        mask = mask.reshape(self.rand_size, self.rand_size)
+        results['mask'] = mask.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
+        return results

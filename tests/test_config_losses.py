@@ -5,7 +5,7 @@ reorganised around the techniques (commit 043e276, with training progress publis
 TrainingProgressHook did: ``set_progress`` on every module), for fixed weights, batch and
 seed:
 a change that moves code without changing what it computes keeps them. Configs added
-since (the HOG, DINO and PixMIM ones) were recorded by the code that added them. Tiny configs run
+since (HOG, DINO, PixMIM, SimMIM) were recorded by the code that added them. Tiny configs run
 in the fast tier; ViT-B/L configs build the full model and are marked slow.
 
 The fixed batch is what the data pipeline gives; LUT's colour augmentation of the context
@@ -41,7 +41,8 @@ def pretraining_configs():
         if '_base_' in rel.split(osp.sep) or osp.basename(path) == 'digits_recipe.py':
             continue
         model = Config.fromfile(path).get('model', {})
-        if str(model.get('type', '')).endswith(('ComposableMAE', 'ComposableBEiT')):
+        if str(model.get('type', '')).endswith(('ComposableMAE', 'ComposableBEiT',
+                                                'ComposableSimMIM')):
             paths.append(rel)
     return paths
 

@@ -25,7 +25,11 @@ PRETRAINING = ('mae/mae_vit-tiny-p4_1xb32-20e_demo.py',
                'ddae/ddae-lut_vit-tiny-p4_1xb32-20e_demo.py',
                'beitv2/beitv2_vit-tiny-p4_1xb32-20e_demo.py',
                'deepmim/deepmim_beitv2_vit-tiny-p4_1xb32-20e_demo.py',
-               'ddae/ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py')
+               'ddae/ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py',
+               'deepmim/deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py',
+               'deepmim/deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py',
+               'deepmim/deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py',
+               'ddae/ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py')
 
 
 @pytest.fixture

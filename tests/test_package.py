@@ -63,7 +63,7 @@ def test_runtime_fragment_holds_only_imports_and_hooks():
 
 
 # configs that read a frozen network's checkpoint path from the environment
-CHECKPOINT_VARIABLES = ('DEEPMIM_FROZEN_MAE', 'DEEPMIM_CLIP')
+CHECKPOINT_VARIABLES = ('DEEPMIM_FROZEN_MAE', 'DEEPMIM_CLIP', 'DEEPMIM_DINO')
 
 
 @pytest.mark.parametrize('ours, theirs', [
@@ -71,6 +71,8 @@ CHECKPOINT_VARIABLES = ('DEEPMIM_FROZEN_MAE', 'DEEPMIM_CLIP')
      'mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'),
     ('composable-beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
      'beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'),
+    ('composable-simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
+     'simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'),
 ])
 def test_pretraining_pipelines_are_mmpretrains_with_our_image_loading(ours, theirs):
     def pipeline(cfg):
@@ -112,7 +114,7 @@ def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
     assert '_scope_' not in cfg.train_dataloader.collate_fn
     assert_fault_hooks(cfg)
     model = MODELS.build(cfg.model)
-    assert type(model).__name__ in ('ComposableMAE', 'ComposableBEiT')
+    assert type(model).__name__ in ('ComposableMAE', 'ComposableBEiT', 'ComposableSimMIM')
 
 
 @pytest.mark.parametrize('path', tiny_fast_others_slow(DOWNSTREAM))

@@ -1,14 +1,23 @@
 """What the techniques share: the step's state, the component protocol, tapped backbones,
 the EMA teacher, view masking, frozen target networks and the composable algorithms."""
-from .algorithms import ComposableBEiT, ComposableMAE, ComposableMixin
+from .algorithms import ComposableBEiT, ComposableMAE, ComposableMixin, ComposableSimMIM
 from .component import BaseSupervision
 from .state import MIMState
-from .taps import TappedBEiTPretrainViT, TappedMAEViT
-from .targets import FP32CosineSimilarityLoss, FrozenFeatureTarget, FrozenModule, TokenProjection
+from .taps import TappedBEiTPretrainViT, TappedMAEViT, TappedSimMIMSwin
+from .targets import (
+                      FP32CosineSimilarityLoss,
+                      FrozenFeatureTarget,
+                      FrozenModule,
+                      LowFreqPixelTarget,
+                      PatchHOGTarget,
+                      TokenProjection,
+)
 from .teacher import EMATeacher
 
 __all__ = [
-    'BaseSupervision', 'ComposableBEiT', 'ComposableMAE', 'ComposableMixin', 'EMATeacher',
-    'FP32CosineSimilarityLoss', 'FrozenFeatureTarget', 'FrozenModule', 'MIMState',
-    'TappedBEiTPretrainViT', 'TappedMAEViT', 'TokenProjection'
+    'BaseSupervision', 'ComposableBEiT', 'ComposableMAE', 'ComposableMixin',
+    'ComposableSimMIM', 'EMATeacher',
+    'FP32CosineSimilarityLoss', 'FrozenFeatureTarget', 'FrozenModule', 'LowFreqPixelTarget',
+    'MIMState', 'PatchHOGTarget',
+    'TappedBEiTPretrainViT', 'TappedMAEViT', 'TappedSimMIMSwin', 'TokenProjection'
 ]

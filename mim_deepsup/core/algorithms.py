@@ -1,4 +1,5 @@
-"""mmpretrain's MAE and BEiT-v2 whose loss is extended by named supervision components.
+"""mmpretrain's MAE, BEiT-v2 and SimMIM whose loss is extended by named supervision
+components.
 
 One step (docs/methods.md, the shared step)::
 
@@ -12,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import ModuleDict
-from mmpretrain.models import MAE, BEiT
+from mmpretrain.models import MAE, BEiT, SimMIM
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -60,6 +61,8 @@ class ComposableMixin:
     """
 
     tap_layout = 'visible'
+    # the components' tap_layout values it takes (None: a component that reads either ViT)
+    component_layouts = (None, 'visible')
 
     def _setup_supervisions(self, supervisions: Optional[Dict[str, dict]],
                             teacher: Optional[dict]) -> None:
@@ -98,9 +101,10 @@ class ComposableMixin:
         if cls is None:
             raise KeyError(f'{key}.type: {cfg.get("type")!r} is not a registered component')
         layout = getattr(cls, 'tap_layout', None)
-        if layout not in (None, self.tap_layout):
-            raise ValueError(f'{key}: {cls.__name__} reads taps of {layout} tokens, but '
-                             f'{type(self).__name__}\'s taps hold {self.tap_layout} tokens')
+        if layout not in self.component_layouts:
+            raise ValueError(f'{key}: {cls.__name__} reads taps of {layout or "ViT"} tokens, '
+                             f'but {type(self).__name__}\'s taps hold {self.tap_layout} '
+                             f'tokens')
         defaults = self.component_defaults()
         wanted = getattr(cls, 'algorithm_args', ())
         component = build(MODELS, cfg, key, {k: defaults[k] for k in wanted if k in defaults})
@@ -379,6 +383,7 @@ class ComposableBEiT(ComposableMixin, BEiT):
     """
 
     tap_layout = 'all'
+    component_layouts = (None, 'all')
 
     def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
                  teacher: Optional[dict] = None, **kwargs) -> None:
@@ -425,3 +430,58 @@ class ComposableBEiT(ComposableMixin, BEiT):
                                         mask, state=state)
         return self.add_component_losses(dict(loss_1=loss_1, loss_2=loss_2), state)
 
+
+
+@MODELS.register_module()
+class ComposableSimMIM(ComposableMixin, SimMIM):
+    """mmpretrain's :class:`SimMIM` (a Swin with mask tokens, a linear decoder, L1 over the
+    masked pixels) plus components reading the taps of its blocks.
+
+    The step is SimMIM's, written forward: the backbone's masked pass (recording the blocks
+    the components asked for), the neck's reconstruction of the final stage, then
+    ``head.loss(reconstruction, inputs, mask)`` exactly as ``SimMIM.loss``; every component
+    adds its terms from the shared state: ``state.taps`` (B, h_s w_s, C_s) per block at its
+    stage's resolution (:class:`TappedSimMIMSwin`), ``state.mask`` (B, N) float on the
+    backbone's patch grid ``state.grid`` (SimMIM's masks are blocks of mask patches, e.g.
+    32 px = 8 x 8 patches of 4 px), ``state.pixels`` the images. A head whose loss
+    ``reads_state`` (DDAE's) is also given the state.
+
+    Args:
+        backbone (dict): a ``TappedSimMIMSwin``.
+        supervisions (dict[str, dict], optional): extra components by name, each reading
+            Swin taps (``tap_layout = 'swin'``).
+        teacher (dict, optional): an :class:`EMATeacher` config, as for ``ComposableMAE``.
+        **kwargs: the rest of :class:`SimMIM`'s arguments (neck, head, ...).
+    """
+
+    tap_layout = 'swin'
+    component_layouts = ('swin', )  # a ViT component's predictors do not fit Swin stages
+
+    def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
+                 teacher: Optional[dict] = None, **kwargs) -> None:
+        self._head_cfg = copy.deepcopy(kwargs.get('head'))
+        if isinstance(kwargs.get('head'), dict):
+            check_head_loss(kwargs['head'])  # SimMIM's head and loss draw no random numbers
+        super().__init__(backbone=backbone, **kwargs)
+        self._setup_supervisions(supervisions, teacher)
+        # config checks
+        if self.needs_teacher:
+            raise ValueError('model.supervisions: ComposableSimMIM has no component that '
+                             'reads an EMA teacher')
+
+    def component_defaults(self) -> Dict[str, object]:
+        """The backbone's sizes (per block: channels, stride) and SimMIM's head config."""
+        return dict(super().component_defaults(), head=copy.deepcopy(self._head_cfg))
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        mask = torch.stack([sample.mask for sample in data_samples])  # (B, h, w), 1 = masked
+        latent, taps = self.backbone.forward_taps(inputs, self.taps, mask=mask)
+        state = MIMState(inputs=inputs, pixels=inputs, mask=mask.flatten(1).float(),
+                         grid=self.backbone.facts()['patch_grid'], progress=self.progress,
+                         taps=taps, data_samples=data_samples)
+        reconstruction = self.neck(latent[0])  # (B, 3, H, W) from the final stage
+        loss = call_head_loss(self.head, self.head.loss, reconstruction, inputs, mask,
+                              state=state)
+        losses = {'loss_mim' if self.supervisions else 'loss': loss}
+        return self.add_component_losses(losses, state)

@@ -1,10 +1,11 @@
-"""mmpretrain's MAE and BEiT ViTs that also return the outputs of chosen blocks ("taps")."""
+"""mmpretrain's MAE and BEiT ViTs and SimMIM's Swin that also return the outputs of chosen
+blocks ("taps")."""
 from contextlib import contextmanager
 from functools import partial
 from typing import Dict, Iterator, Sequence, Tuple
 
 import torch
-from mmpretrain.models import BEiTPretrainViT, MAEViT
+from mmpretrain.models import BEiTPretrainViT, MAEViT, SimMIMSwinTransformer
 from mmpretrain.registry import MODELS
 
 Taps = Dict[int, torch.Tensor]  # block number (from 1) -> that block's raw output
@@ -110,3 +111,35 @@ class TappedBEiTPretrainViT(TapsMixin, BEiTPretrainViT):
     """mmpretrain's :class:`BEiTPretrainViT`, unchanged, plus :meth:`forward_taps`. A tap of
     the masked pass ``forward_taps(x, taps, mask=mask)`` is (B, 1 + N, C): BEiT keeps every
     position (masked ones hold the mask token). State-dict keys are BEiTPretrainViT's."""
+
+
+@MODELS.register_module()
+class TappedSimMIMSwin(TapsMixin, SimMIMSwinTransformer):
+    """mmpretrain's :class:`SimMIMSwinTransformer`, unchanged, plus the taps of its blocks.
+
+    Blocks are numbered from 1 across the stages (Swin-B's 2 + 2 + 18 + 2: block 5 is the
+    first of stage 3). A tap of the masked pass ``forward_taps(x, taps, mask=mask)`` is the
+    block's raw output, (B, h_s w_s, C_s) tokens of every position (masked ones started as
+    the mask token) at its stage's resolution, before the stage's patch merging: stage s
+    (from 0) has stride ``patch_size * 2**s`` and ``embed_dims * 2**s`` channels. State-dict
+    keys are SimMIMSwinTransformer's.
+    """
+
+    @property
+    def layers(self):
+        """Every block of every stage, in order (a list: the modules stay the stages')."""
+        return [block for stage in self.stages for block in stage.blocks]
+
+    def facts(self) -> Dict[str, object]:
+        """As :meth:`TapsMixin.facts` on the patch grid of the first stage, plus each block's
+        ``block_channels`` and ``block_strides`` (in pixels) and the final ``embed_dims``."""
+        patch_size = self.patch_embed.projection.kernel_size[0]
+        height, width = self.patch_resolution
+        channels, strides = [], []
+        for s, stage in enumerate(self.stages):
+            channels += [self.embed_dims * 2**s] * len(stage.blocks)
+            strides += [patch_size * 2**s] * len(stage.blocks)
+        return dict(num_layers=len(channels), embed_dims=self.stages[-1].out_channels,
+                    patch_size=patch_size, num_patches=height * width,
+                    patch_grid=(height, width), block_channels=tuple(channels),
+                    block_strides=tuple(strides))

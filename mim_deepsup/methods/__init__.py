@@ -4,19 +4,22 @@ from .ddae import (
                    DDAEExponentSchedule,
                    DDAEFeatureLoss,
                    DDAEPixelLoss,
+                   DDAESimMIMHead,
                    DDAESupervision,
 )
 from .deepmim import (
                    DeepMIMDecoders,
                    DeepMIMHybridTarget,
                    DeepMIMSupervision,
+                   DeepMIMSwinSupervision,
                    DeepMIMTokenSupervision,
 )
 from .lut import AllReduceBatchNorm, LUTSupervision, SimpleResizedCrop, ThreeAugment
 
 __all__ = [
     'AllReduceBatchNorm', 'DDAEBEiTV2Head', 'DDAEExponentSchedule', 'DDAEFeatureLoss',
-    'DDAEPixelLoss', 'DDAESupervision', 'DeepMIMDecoders', 'DeepMIMHybridTarget',
-    'DeepMIMSupervision', 'DeepMIMTokenSupervision', 'LUTSupervision', 'SimpleResizedCrop',
+    'DDAEPixelLoss', 'DDAESimMIMHead', 'DDAESupervision', 'DeepMIMDecoders',
+    'DeepMIMHybridTarget', 'DeepMIMSupervision', 'DeepMIMSwinSupervision',
+    'DeepMIMTokenSupervision', 'LUTSupervision', 'SimpleResizedCrop',
     'ThreeAugment'
 ]

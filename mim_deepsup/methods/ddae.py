@@ -13,7 +13,8 @@ blocks regress the EMA teacher's features with the same weights::
 
 Parts: :func:`patch_distances`, :func:`distance_weights` and the schedule
 :class:`DDAEExponentSchedule`; the losses :class:`DDAEPixelLoss` (in MAE's head),
-:class:`DDAEFeatureLoss` and :class:`DDAEBEiTV2Head` (BEiT-v2's head); the component
+:class:`DDAEFeatureLoss`, :class:`DDAEBEiTV2Head` (BEiT-v2's head) and
+:class:`DDAESimMIMHead` (SimMIM's, on its mask grid); the component
 :class:`DDAESupervision` (light decoders on blocks L/3 and 2L/3). The losses read the
 step's state (``reads_state``): its mask, grid, progress and the distance map, computed
 once per step for every loss of the same metric.
@@ -31,7 +32,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.model import ModuleDict
-from mmpretrain.models.heads import BEiTV2Head
+from mmpretrain.models.heads import BEiTV2Head, SimMIMHead
 from mmpretrain.models.losses import PixelReconstructionLoss
 from mmpretrain.registry import MODELS
 from torch import nn
@@ -301,6 +302,58 @@ class DDAEBEiTV2Head(DistanceWeighting, BEiTV2Head):
         loss_1 = self.loss_module(logits, target, weight=weights)
         loss_2 = self.loss_module(logits_cls_pt, target, weight=weights)
         return loss_1, loss_2
+
+
+@MODELS.register_module()
+class DDAESimMIMHead(DistanceWeighting, SimMIMHead):
+    """mmpretrain's :class:`SimMIMHead` whose masked-pixel loss is weighted by the distance
+    weights, computed on the mask's own grid (DDAE's migration to SimMIM; ours)::
+
+        m'     = the mask on its grid of mask patches (B, H / q, W / q), q = mask_patch_size
+        w      = d(m') ** g(depth, t) on the masked mask patches, mean 1 per image
+        loss   = sum over pixels of w * err / sum of the pixel mask / channel
+
+    SimMIM masks whole q x q mask patches (32 px, 8 x 8 of its 4 px patches): distances
+    between them are counted in mask patches, so every pixel of a mask patch has its
+    weight. ``err`` is the head's per-pixel criterion (SimMIM: L1). With g = 0 it is
+    SimMIMHead's loss exactly.
+
+    Args:
+        mask_patch_size (int): q, the mask generator's ``mask_patch_size`` in pixels, a
+            multiple of ``patch_size``.
+        depth (float): the supervised depth fraction; 1 (the final output).
+        schedule (dict, optional): the exponent schedule, default
+            :class:`DDAEExponentSchedule`.
+        metric (str): 'euclidean', 'manhattan' or 'chebyshev'.
+        **kwargs: :class:`SimMIMHead`'s arguments (patch_size, loss).
+    """
+
+    def __init__(self, mask_patch_size: int = 32, depth: float = 1.0,
+                 schedule: Optional[dict] = None, metric: str = 'euclidean',
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        # config checks
+        self.mask_patch_size = check_int(mask_patch_size, 'mask_patch_size', minimum=1)
+        if mask_patch_size % self.patch_size:
+            raise ValueError(f'mask_patch_size: expected a multiple of patch_size='
+                             f'{self.patch_size}, got {mask_patch_size}')
+        self.setup_weighting(depth, schedule, metric)
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+             state: MIMState) -> torch.Tensor:
+        """``pred``, ``target`` (B, 3, H, W); ``mask`` (B, h, w) on the patch grid."""
+        step = self.mask_patch_size // self.patch_size
+        coarse = mask[:, ::step, ::step]  # (B, H / q, W / q): one entry per mask patch
+        grid = tuple(coarse.shape[1:])
+        distances = state.once(('ddae_distances', self.metric, self.mask_patch_size),
+                               lambda: patch_distances(coarse.flatten(1), grid, self.metric))
+        weights = distance_weights(distances, coarse.flatten(1), self.exponent(state))
+        q = self.mask_patch_size
+        pixels = weights.view(-1, 1, *grid).repeat_interleave(q, 2).repeat_interleave(q, 3)
+        err = self.loss_module.penalty(pred, target)  # (B, 3, H, W)
+        fine = mask.repeat_interleave(self.patch_size, 1).repeat_interleave(
+            self.patch_size, 2).unsqueeze(1)  # (B, 1, H, W), SimMIMHead's pixel mask
+        return (err * pixels).sum() / fine.sum() / self.loss_module.channel
 
 
 @MODELS.register_module()

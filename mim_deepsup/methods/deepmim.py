@@ -34,7 +34,7 @@ from mmpretrain.models import MAEPretrainDecoder
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from ..core.algorithms import pixel_target
+from ..core.algorithms import call_head_loss, pixel_target
 from ..core.component import BaseSupervision, check_taps, default_taps, per_tap
 from ..core.state import MIMState
 from ..core.targets import FrozenModule
@@ -337,4 +337,75 @@ class DeepMIMTokenSupervision(BaseSupervision):
             tokens = state.taps[block][:, 1:].flatten(0, 1)[masked]  # (M, C), cls dropped
             logits = self.heads[f'l{block}'](tokens)  # (M, V)
             losses[f'loss_l{block}'] = weight * F.cross_entropy(logits, codes)
+        return losses
+
+
+@MODELS.register_module()
+class DeepMIMSwinSupervision(BaseSupervision):
+    """DeepMIM on SimMIM's Swin: a light prediction head per tapped block, at the block's
+    stage resolution, trained with SimMIM's own loss on the masked pixels (ours)::
+
+        x_l    = LN(taps_l) as a map                          (B, C_s, H / r_s, W / r_s)
+        rec_l  = PixelShuffle_{r_s}(Conv1x1(x_l))              (B, 3, H, W)
+        loss_l = w_l * head.loss(rec_l, images, mask)          SimMIM's L1, masked pixels
+
+    r_s and C_s are the stride and width of the block's stage (Swin-B, 192 px: blocks 12,
+    16 and 20 of 24 are in stage 3, r = 16, C = 512). The head is SimMIM's linear decoder
+    (mmpretrain's ``SimMIMLinearDecoder``) at that stride, after a LayerNorm as SimMIM's
+    final stage has; the criterion is the algorithm's head.
+
+    Args:
+        taps (Sequence[int], optional): strictly increasing intermediate blocks (from 1,
+            across the stages); default 1/2, 2/3, 5/6 of the depth, DeepMIM's fractions.
+        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
+        head (dict): the criterion as an mmpretrain ``SimMIMHead``; default the
+            algorithm's own head.
+        num_layers, block_channels, block_strides, patch_grid: the backbone's, filled in by
+            the algorithm.
+    """
+
+    algorithm_args = ('num_layers', 'block_channels', 'block_strides', 'patch_grid', 'head')
+    tap_layout = 'swin'  # SimMIM's Swin: every position, per stage
+
+    def __init__(self,
+                 taps: Optional[Sequence[int]] = None,
+                 weights: Optional[Sequence[float]] = None,
+                 head: Optional[dict] = None,
+                 num_layers: int = 24,
+                 block_channels: Sequence[int] = (),
+                 block_strides: Sequence[int] = (),
+                 patch_grid: Sequence[int] = (48, 48),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        # config checks
+        taps = check_taps(default_taps(num_layers, DEFAULT_TAP_FRACTIONS) if taps is None
+                          else taps, num_layers)
+        self.weights = per_tap(weights, taps, [1.0] * len(taps), 'weights', minimum=0)
+        check_dict(head, 'head', "a SimMIMHead config such as dict(type='SimMIMHead', "
+                   "patch_size=4, loss=...)", allow_none=False)
+
+        self.taps = self.required_taps = taps
+        self.head = build(MODELS, head, 'head')
+        patch_size = block_strides[0]
+        # block -> (h, w) of its stage's token map
+        self.maps = {block: tuple(side * patch_size // block_strides[block - 1]
+                                  for side in patch_grid) for block in taps}
+        self.norms = ModuleDict({f'l{block}': nn.LayerNorm(block_channels[block - 1])
+                                 for block in taps})
+        self.decoders = ModuleDict({
+            f'l{block}': build(MODELS, dict(type='SimMIMLinearDecoder',
+                                            in_channels=block_channels[block - 1],
+                                            encoder_stride=block_strides[block - 1]), 'taps')
+            for block in taps
+        })
+
+    def loss(self, state: MIMState, teacher) -> Dict[str, torch.Tensor]:
+        mask = state.mask.view(-1, *state.grid)  # (B, h, w), the head's mask
+        losses = {}
+        for block, weight in zip(self.taps, self.weights):
+            tokens = self.norms[f'l{block}'](state.taps[block])  # (B, h_s w_s, C_s)
+            x = tokens.transpose(1, 2).unflatten(2, self.maps[block])  # (B, C_s, h_s, w_s)
+            reconstruction = self.decoders[f'l{block}'](x)  # (B, 3, H, W)
+            losses[f'loss_l{block}'] = weight * call_head_loss(
+                self.head, self.head.loss, reconstruction, state.pixels, mask, state=state)
         return losses

@@ -1,0 +1,164 @@
+"""SimMIM on a Swin: ComposableSimMIM against mmpretrain's SimMIM, DeepMIM's per-stage heads
+and DDAE's distance weighting on SimMIM's mask grid, by hand."""
+import copy
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from mim_deepsup.testing import ROOT, build_model
+
+
+def config(*parts):
+    return osp.join(ROOT, 'configs', *parts)
+
+
+SIMMIM = config('simmim', 'simmim_swin-tiny-p4_1xb32-20e_demo.py')
+DEEPMIM_SIMMIM = config('deepmim', 'deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py')
+DDAE_SIMMIM = config('ddae', 'ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py')
+
+
+def model_cfg(path, **changes):
+    cfg = copy.deepcopy(Config.fromfile(path))
+    cfg.merge_from_dict(dict(model=changes))
+    return cfg.model
+
+
+def batch(n=4, seed=1):
+    """(n, 3, 64, 64) images and SimMIM masks of 16 px mask patches on the 16 x 16 patch
+    grid: 10 of the 4 x 4 mask patches masked in each image."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, 64, 64, generator=generator)
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n):
+        coarse = np.zeros(16, dtype=int)
+        coarse[rng.permutation(16)[:10]] = 1
+        mask = coarse.reshape(4, 4).repeat(4, 0).repeat(4, 1)  # (16, 16)
+        sample = DataSample()
+        sample.set_mask(torch.from_numpy(mask))
+        samples.append(sample)
+    return x, samples
+
+
+def stage_blocks(backbone, x, mask):
+    """The masked pass written out stage by stage: every block's raw output (from 1)."""
+    tokens, hw = backbone.patch_embed(x)
+    w = mask.flatten(1).unsqueeze(-1).float()
+    tokens = tokens * (1 - w) + backbone.mask_token.expand_as(tokens) * w
+    outputs, block = {}, 0
+    for stage in backbone.stages:
+        for layer in stage.blocks:
+            tokens = layer(tokens, hw)
+            block += 1
+            outputs[block] = tokens
+        if stage.downsample is not None:
+            tokens, hw = stage.downsample(tokens, hw)
+    return outputs
+
+
+def test_without_components_it_is_mmpretrains_simmim_loss_and_gradients():
+    ours = build_model(model_cfg(SIMMIM))
+    simmim_cfg = model_cfg(SIMMIM)
+    simmim_cfg.type, simmim_cfg.backbone.type = 'SimMIM', 'SimMIMSwinTransformer'
+    simmim_cfg.pop('supervisions')
+    theirs = MODELS.build(simmim_cfg)
+    assert type(theirs).__name__ == 'SimMIM'
+    theirs.load_state_dict(ours.state_dict())
+    x, samples = batch()
+    results = []
+    for model in (theirs, ours):
+        model.train()
+        torch.manual_seed(123)  # the same drop-path draws
+        losses = model.loss(x, samples)
+        loss, _ = model.parse_losses(losses)
+        model.zero_grad()
+        loss.backward()
+        results.append((list(losses), loss, {n: p.grad.clone() for n, p in
+                                             model.named_parameters() if p.grad is not None}))
+    (their_keys, their_loss, their_grads), (keys, loss, grads) = results
+    assert keys == their_keys == ['loss']
+    assert torch.equal(loss, their_loss)
+    assert grads.keys() == their_grads.keys() and len(grads) > 30
+    for name in grads:
+        assert torch.equal(grads[name], their_grads[name]), name
+
+
+# no drop path (random per step), so that a pass by hand gives the same values
+NO_DROP_PATH = dict(backbone=dict(drop_path_rate=0.0))
+
+
+def test_deepmim_heads_reconstruct_from_each_tapped_block_at_its_stage():
+    model = build_model(model_cfg(DEEPMIM_SIMMIM, **NO_DROP_PATH))
+    component = model.supervisions['deepmim']
+    assert component.taps == (4, 5, 7)
+    x, samples = batch()
+    losses = model.loss(x, samples)
+    mask = torch.stack([s.mask for s in samples])  # (4, 16, 16)
+    pixel_mask = mask.repeat_interleave(4, 1).repeat_interleave(4, 2).unsqueeze(1)
+    outputs = stage_blocks(model.backbone, x, mask)
+    for block, (side, channels, stride) in {4: (8, 64, 8), 5: (4, 128, 16),
+                                            7: (2, 256, 32)}.items():
+        tokens = F.layer_norm(outputs[block], (channels, ),
+                              component.norms[f'l{block}'].weight,
+                              component.norms[f'l{block}'].bias)  # (4, side^2, C)
+        grid = tokens.transpose(1, 2).reshape(4, channels, side, side)
+        conv = component.decoders[f'l{block}'].decoder[0]
+        rec = F.pixel_shuffle(F.conv2d(grid, conv.weight, conv.bias), stride)  # (4, 3, 64, 64)
+        expected = ((rec - x).abs() * pixel_mask).sum() / pixel_mask.sum() / 3
+        torch.testing.assert_close(losses[f'loss_deepmim_l{block}'], expected, atol=1e-6,
+                                   rtol=1e-5)
+    # the final term is SimMIM's, from the same pass
+    final = model.neck(model.backbone.norm3(outputs[8]).transpose(1, 2).reshape(4, 256, 2, 2))
+    expected = ((final - x).abs() * pixel_mask).sum() / pixel_mask.sum() / 3
+    torch.testing.assert_close(losses['loss_mim'], expected, atol=1e-6, rtol=1e-5)
+
+
+def test_ddae_weights_simmims_loss_by_distance_on_the_mask_grid():
+    model = build_model(model_cfg(DDAE_SIMMIM, **NO_DROP_PATH))
+    x, samples = batch()
+    mask = torch.stack([s.mask for s in samples])
+    # at progress 0 the exponent is 0: SimMIM's loss exactly
+    model.set_progress(0.0)
+    plain = MODELS.build(model_cfg(SIMMIM).head)
+    final = model.neck(model.backbone(x, mask)[0])
+    assert torch.equal(model.loss(x, samples)['loss'], plain.loss(final, x, mask))
+    # at the end g = -1: each 16 px mask patch weighted by 1 / its distance, counted in
+    # mask patches on the 4 x 4 grid, to the nearest visible one; mean 1 per image
+    model.set_progress(1.0)
+    loss = model.loss(x, samples)['loss']
+    coarse = mask[:, ::4, ::4].flatten(1).float()  # (4, 16)
+    ys, xs = torch.meshgrid(torch.arange(4.), torch.arange(4.), indexing='ij')
+    coords = torch.stack([ys.flatten(), xs.flatten()], 1)
+    nearest = torch.where(coarse[:, None, :] == 0, torch.cdist(coords, coords),
+                          torch.inf).amin(-1)  # (4, 16)
+    weights = torch.where(coarse.bool(), 1 / nearest, torch.zeros(()))
+    weights = weights / (weights.sum(1, keepdim=True) / coarse.sum(1, keepdim=True))
+    assert weights[coarse.bool()].std() > 0.1  # not uniform
+    pixels = weights.view(4, 1, 4, 4).repeat_interleave(16, 2).repeat_interleave(16, 3)
+    pixel_mask = mask.repeat_interleave(4, 1).repeat_interleave(4, 2).unsqueeze(1)
+    expected = ((final - x).abs() * pixels).sum() / pixel_mask.sum() / 3
+    torch.testing.assert_close(loss, expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('supervision, message', [
+    (dict(type='DeepMIMSupervision'), r'^model.supervisions.deepmim: DeepMIMSupervision '
+                                      r'reads taps of visible tokens, .* hold swin tokens'),
+    (dict(type='DDAESupervision'), r'^model.supervisions.deepmim: DDAESupervision reads taps '
+                                   r'of ViT tokens, .* hold swin tokens'),
+    (dict(type='DeepMIMSwinSupervision', taps=[4, 8]), r'taps: expected blocks 1\.\.7'),
+])
+def test_a_component_that_does_not_fit_a_swin_is_refused(supervision, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        MODELS.build(model_cfg(SIMMIM, supervisions=dict(deepmim=supervision)))
+
+
+def test_a_mask_patch_that_is_not_whole_patches_is_refused():
+    with pytest.raises(ValueError, match=r'^mask_patch_size: expected a multiple of '
+                                         r'patch_size=4, got 6'):
+        MODELS.build(model_cfg(DDAE_SIMMIM, head=dict(mask_patch_size=6)))
