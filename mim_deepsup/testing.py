@@ -13,10 +13,10 @@ import uuid
 import numpy as np
 import torch
 import torch.distributed as dist
+from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmpretrain.datasets.transforms import SimMIMMaskGenerator
 from mmpretrain.registry import HOOKS, MODELS, TRANSFORMS
 
 from .core import BaseSupervision
@@ -188,15 +188,19 @@ def all_reduce_bn_worker(rank: int, world_size: int, init_file: str, out_dir: st
 
 
 @TRANSFORMS.register_module(force=True)
-class IndexSeededSimMIMMask(SimMIMMaskGenerator):
-    """SimMIM's mask generator drawing each image's mask from a generator seeded by the
-    image's dataset index: the mask does not depend on which process loads the image, so
-    a 2-process run can be compared with a 1-process one."""
+class IndexSeeded(BaseTransform):
+    """Runs ``transform`` (e.g. a mask generator drawing from numpy's global generator)
+    with that generator seeded by the image's dataset index, and restores its state: the
+    draw does not depend on which process loads the image, so a 2-process run can be
+    compared with a 1-process one."""
+
+    def __init__(self, transform: dict) -> None:
+        self.inner = TRANSFORMS.build(transform)
 
     def transform(self, results: dict) -> dict:
-        rng = np.random.default_rng(results['sample_idx'])
-        mask = np.zeros(self.token_count, dtype=int)
-        mask[rng.permutation(self.token_count)[:self.mask_count]] = 1
-        mask = mask.reshape(self.rand_size, self.rand_size)
-        results['mask'] = mask.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
-        return results
+        state = np.random.get_state()
+        np.random.seed(results['sample_idx'])
+        try:
+            return self.inner(results)
+        finally:
+            np.random.set_state(state)

@@ -5,8 +5,8 @@ reorganised around the techniques (commit 043e276, with training progress publis
 TrainingProgressHook did: ``set_progress`` on every module), for fixed weights, batch and
 seed:
 a change that moves code without changing what it computes keeps them. Configs added
-since (HOG, DINO, PixMIM, SimMIM) were recorded by the code that added them. Tiny configs run
-in the fast tier; ViT-B/L configs build the full model and are marked slow.
+since (HOG, DINO, PixMIM, SimMIM, MaskFeat) were recorded by the code that added them.
+Tiny configs run in the fast tier; ViT-B/L configs build the full model and are marked slow.
 
 The fixed batch is what the data pipeline gives; LUT's colour augmentation of the context
 view, which the data preprocessor does on the device since (test_context_augment.py), is
@@ -42,7 +42,7 @@ def pretraining_configs():
             continue
         model = Config.fromfile(path).get('model', {})
         if str(model.get('type', '')).endswith(('ComposableMAE', 'ComposableBEiT',
-                                                'ComposableSimMIM')):
+                                                'ComposableSimMIM', 'ComposableMaskFeat')):
             paths.append(rel)
     return paths
 

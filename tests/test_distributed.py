@@ -29,6 +29,9 @@ METHODS = {
     'simmim': ('simmim', 'simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-simmim': ('deepmim', 'deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'ddae-simmim': ('ddae', 'ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
+    'maskfeat': ('maskfeat', 'maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-maskfeat': ('deepmim', 'deepmim_maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-maskfeat': ('ddae', 'ddae_maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
 }
 
 
@@ -78,18 +81,18 @@ def test_all_reduce_batch_norm_is_batch_norm_of_the_whole_batch(case, tmp_path):
 
 def fixed_pipeline(cfg, num_views: int):
     """The data without random augmentation (a plain resize per view): mmengine draws
-    augmentations per process, so only masks and the step itself are compared. SimMIM's
-    masks, drawn by the pipeline, come from each image's index; its drop path (random per
-    image, per process) is off."""
+    augmentations per process, so only masks and the step itself are compared. Masks drawn
+    by the pipeline (SimMIM's, MaskFeat's) come from each image's index; drop path (random
+    per image, per process: SimMIM's Swin) is off."""
     size = cfg.model.backbone.img_size
     resize = dict(type='Resize', scale=(size, size), backend='pillow',
                   interpolation='bicubic')
     views = ([dict(type='MultiView', num_views=[1] * num_views,
                    transforms=[[resize]] * num_views)] if num_views > 1 else [resize])
-    masks = [dict(step, type='IndexSeededSimMIMMask')
+    masks = [dict(type='IndexSeeded', transform=step)
              for step in cfg.train_dataloader.dataset.pipeline
-             if step['type'] == 'SimMIMMaskGenerator']
-    if masks:
+             if step['type'].endswith('MaskGenerator')]
+    if masks:  # mask-token encoders (Swin: drop path 0.1 by default)
         cfg.model.backbone.drop_path_rate = 0.0
     cfg.train_dataloader.dataset.pipeline = [
         dict(type='RobustLoadImageFromFile'), *views, *masks, dict(type='PackInputs')]

@@ -38,6 +38,9 @@ TINY = {name: osp.join(ROOT, 'configs', *path) for name, path in {
     'simmim': ('simmim', 'simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-simmim': ('deepmim', 'deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'ddae-simmim': ('ddae', 'ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
+    'maskfeat': ('maskfeat', 'maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-maskfeat': ('deepmim', 'deepmim_maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-maskfeat': ('ddae', 'ddae_maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
 }.items()}
 
 

@@ -29,7 +29,8 @@ PRETRAINING = ('mae/mae_vit-tiny-p4_1xb32-20e_demo.py',
                'deepmim/deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py',
                'deepmim/deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py',
                'deepmim/deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py',
-               'ddae/ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py')
+               'ddae/ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py',
+               'ddae/ddae_maskfeat_vit-tiny-p4_1xb32-20e_demo.py')
 
 
 @pytest.fixture

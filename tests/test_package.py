@@ -73,6 +73,8 @@ CHECKPOINT_VARIABLES = ('DEEPMIM_FROZEN_MAE', 'DEEPMIM_CLIP', 'DEEPMIM_DINO')
      'beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'),
     ('composable-simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py',
      'simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'),
+    ('composable-maskfeat_vit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+     'maskfeat/maskfeat_vit-base-p16_8xb256-amp-coslr-300e_in1k.py'),
 ])
 def test_pretraining_pipelines_are_mmpretrains_with_our_image_loading(ours, theirs):
     def pipeline(cfg):
@@ -114,7 +116,8 @@ def test_every_config_builds_its_model(path, tmp_path, monkeypatch):
     assert '_scope_' not in cfg.train_dataloader.collate_fn
     assert_fault_hooks(cfg)
     model = MODELS.build(cfg.model)
-    assert type(model).__name__ in ('ComposableMAE', 'ComposableBEiT', 'ComposableSimMIM')
+    assert type(model).__name__ in ('ComposableMAE', 'ComposableBEiT', 'ComposableSimMIM',
+                                    'ComposableMaskFeat')
 
 
 @pytest.mark.parametrize('path', tiny_fast_others_slow(DOWNSTREAM))

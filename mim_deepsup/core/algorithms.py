@@ -1,5 +1,5 @@
-"""mmpretrain's MAE, BEiT-v2 and SimMIM whose loss is extended by named supervision
-components.
+"""mmpretrain's MAE, BEiT-v2, MaskFeat and SimMIM whose loss is extended by named
+supervision components.
 
 One step (docs/methods.md, the shared step)::
 
@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import ModuleDict
-from mmpretrain.models import MAE, BEiT, SimMIM
+from mmpretrain.models import MAE, BEiT, MaskFeat, SimMIM
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -483,5 +483,68 @@ class ComposableSimMIM(ComposableMixin, SimMIM):
         reconstruction = self.neck(latent[0])  # (B, 3, H, W) from the final stage
         loss = call_head_loss(self.head, self.head.loss, reconstruction, inputs, mask,
                               state=state)
+        losses = {'loss_mim' if self.supervisions else 'loss': loss}
+        return self.add_component_losses(losses, state)
+
+
+@MODELS.register_module()
+class ComposableMaskFeat(ComposableMixin, MaskFeat):
+    """mmpretrain's :class:`MaskFeat` (a ViT with mask tokens, a linear neck regressing the
+    HOG of the masked patches) plus components.
+
+    The step is MaskFeat's, written forward: the backbone's masked pass (recording the
+    blocks the components asked for), the neck on every token, the target generator's HOG
+    of the images (once), then the head's loss on the patch tokens exactly as
+    ``MaskFeat.loss``; every component adds its terms from the shared state:
+    ``state.taps`` (B, 1 + N, C) of every position, ``state.target`` (B, N, D) the HOG,
+    ``state.mask`` (B, N) float (BEiT's block-wise mask), ``state.teacher_tokens`` when a
+    component reads the EMA teacher (its final-normed tokens on the unmasked images). A
+    head loss that ``reads_state`` (DDAE's) is also given the state.
+
+    Args:
+        backbone (dict): a ``TappedMaskFeatViT``.
+        supervisions (dict[str, dict], optional): extra components by name.
+        teacher (dict, optional): an :class:`EMATeacher` config, as for ``ComposableMAE``.
+        **kwargs: the rest of :class:`MaskFeat`'s arguments (neck, head, target_generator).
+    """
+
+    tap_layout = 'all'
+    component_layouts = (None, 'all')
+
+    def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
+                 teacher: Optional[dict] = None, **kwargs) -> None:
+        self._head_cfg = copy.deepcopy(kwargs.get('head'))
+        if isinstance(kwargs.get('head'), dict):
+            check_head_loss(kwargs['head'])  # MIMHead and its loss draw no random numbers
+        super().__init__(backbone=backbone, **kwargs)
+        # config checks
+        if not self.with_target_generator:
+            raise ValueError('model.target_generator: MaskFeat regresses a target such as '
+                             "dict(type='HOGGenerator'); none is set")
+        self._setup_supervisions(supervisions, teacher)
+
+    def component_defaults(self) -> Dict[str, object]:
+        """The backbone's sizes, MaskFeat's head config and the target's width (the neck's
+        output width)."""
+        fc = getattr(self.neck, 'fc', None)
+        return dict(super().component_defaults(), head=copy.deepcopy(self._head_cfg),
+                    target_channels=getattr(fc, 'out_features', None))
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
+             **kwargs) -> Dict[str, torch.Tensor]:
+        mask = torch.stack([sample.mask for sample in data_samples]).flatten(1).bool()
+        latent, taps = self.backbone.forward_taps(inputs, self.taps, mask=mask)
+        batch, length, channels = latent.shape  # (B, 1 + N, C)
+        pred = self.neck((latent.view(batch * length, channels), ))[0].view(batch, length, -1)
+        hog = self.target_generator(inputs)  # (B, N, D)
+        state = MIMState(inputs=inputs, pixels=inputs, mask=mask.float(),
+                         grid=self.backbone.facts()['patch_grid'], progress=self.progress,
+                         taps=taps, target=hog, data_samples=data_samples)
+        if self.needs_teacher:
+            with torch.no_grad():
+                # (B, 1 + N, C): the final-normed tokens on the unmasked images
+                state.teacher_tokens = self.teacher['backbone'](inputs, mask=None)[-1]
+        loss_module = self.head.loss_module  # MIMHead.loss, on the patch tokens
+        loss = call_head_loss(loss_module, loss_module, pred[:, 1:], hog, mask, state=state)
         losses = {'loss_mim' if self.supervisions else 'loss': loss}
         return self.add_component_losses(losses, state)

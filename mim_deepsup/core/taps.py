@@ -1,11 +1,12 @@
-"""mmpretrain's MAE and BEiT ViTs and SimMIM's Swin that also return the outputs of chosen
-blocks ("taps")."""
+"""mmpretrain's MAE, BEiT and MaskFeat ViTs and SimMIM's Swin that also return the outputs
+of chosen blocks ("taps")."""
 from contextlib import contextmanager
 from functools import partial
 from typing import Dict, Iterator, Sequence, Tuple
 
 import torch
 from mmpretrain.models import BEiTPretrainViT, MAEViT, SimMIMSwinTransformer
+from mmpretrain.models.selfsup.maskfeat import MaskFeatViT
 from mmpretrain.registry import MODELS
 
 Taps = Dict[int, torch.Tensor]  # block number (from 1) -> that block's raw output
@@ -111,6 +112,13 @@ class TappedBEiTPretrainViT(TapsMixin, BEiTPretrainViT):
     """mmpretrain's :class:`BEiTPretrainViT`, unchanged, plus :meth:`forward_taps`. A tap of
     the masked pass ``forward_taps(x, taps, mask=mask)`` is (B, 1 + N, C): BEiT keeps every
     position (masked ones hold the mask token). State-dict keys are BEiTPretrainViT's."""
+
+
+@MODELS.register_module()
+class TappedMaskFeatViT(TapsMixin, MaskFeatViT):
+    """mmpretrain's :class:`MaskFeatViT`, unchanged, plus :meth:`forward_taps`. A tap of the
+    masked pass ``forward_taps(x, taps, mask=mask)`` is (B, 1 + N, C): MaskFeat keeps every
+    position (masked ones started as the mask token). State-dict keys are MaskFeatViT's."""
 
 
 @MODELS.register_module()

@@ -9,6 +9,7 @@ from .ddae import (
 )
 from .deepmim import (
                    DeepMIMDecoders,
+                   DeepMIMFeatureHeads,
                    DeepMIMHybridTarget,
                    DeepMIMSupervision,
                    DeepMIMSwinSupervision,
@@ -19,7 +20,7 @@ from .lut import AllReduceBatchNorm, LUTSupervision, SimpleResizedCrop, ThreeAug
 __all__ = [
     'AllReduceBatchNorm', 'DDAEBEiTV2Head', 'DDAEExponentSchedule', 'DDAEFeatureLoss',
     'DDAEPixelLoss', 'DDAESimMIMHead', 'DDAESupervision', 'DeepMIMDecoders',
-    'DeepMIMHybridTarget', 'DeepMIMSupervision', 'DeepMIMSwinSupervision',
-    'DeepMIMTokenSupervision', 'LUTSupervision', 'SimpleResizedCrop',
+    'DeepMIMFeatureHeads', 'DeepMIMHybridTarget', 'DeepMIMSupervision',
+    'DeepMIMSwinSupervision', 'DeepMIMTokenSupervision', 'LUTSupervision', 'SimpleResizedCrop',
     'ThreeAugment'
 ]

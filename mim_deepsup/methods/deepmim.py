@@ -16,6 +16,9 @@ MAE (:class:`DeepMIMSupervision`): each decoder is an MAE decoder
 features (the algorithm's ``target_generator``, e.g. CLIP) or the hybrid target
 (:class:`DeepMIMHybridTarget`). BEiT-v2 (:class:`DeepMIMTokenSupervision`): a light
 LayerNorm + Linear head per tap predicts the tokenizer's codes, with cross-entropy.
+MaskFeat (:class:`DeepMIMFeatureHeads`): a LayerNorm + Linear head per tap predicts the
+HOG target. SimMIM's Swin (:class:`DeepMIMSwinSupervision`): SimMIM's linear decoder per
+tap at its stage's resolution.
 
 Where each choice comes from: taps at 1/2, 2/3 and 5/6 of the depth and decoders shaped
 like MAE's (512-d x 8 blocks x 16 heads) with one shared position embedding are the
@@ -338,6 +341,69 @@ class DeepMIMTokenSupervision(BaseSupervision):
             logits = self.heads[f'l{block}'](tokens)  # (M, V)
             losses[f'loss_l{block}'] = weight * F.cross_entropy(logits, codes)
         return losses
+
+
+@MODELS.register_module()
+class DeepMIMFeatureHeads(BaseSupervision):
+    """DeepMIM on MaskFeat: a LayerNorm + Linear head per tapped block predicting the
+    target features (HOG) of every patch, with the algorithm's criterion (ours)::
+
+        pred_l = Linear(LN(taps_l[:, 1:]))                      (B, N, D)
+        loss_l = w_l * head.loss(pred_l, target, mask)           masked patches only
+
+    MaskFeat's taps hold every position (masked ones started as the mask token), so a head
+    as light as MaskFeat's own linear neck reads them; the target is the algorithm's
+    ``state.target`` (MaskFeat: (B, N, 108) HOG), computed once per step.
+
+    Args:
+        taps (Sequence[int], optional): strictly increasing intermediate blocks; default
+            1/2, 2/3, 5/6 of the depth (ViT-B: 6, 8, 10).
+        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
+        head (dict): the criterion as an mmpretrain ``MIMHead``; default the algorithm's.
+        num_layers, embed_dims, target_channels: filled in by the algorithm (D is the
+            width of its neck's prediction).
+    """
+
+    algorithm_args = ('num_layers', 'embed_dims', 'target_channels', 'head')
+    needs_target = True
+    tap_layout = 'all'  # every position, masked ones holding the mask token
+
+    def __init__(self,
+                 taps: Optional[Sequence[int]] = None,
+                 weights: Optional[Sequence[float]] = None,
+                 head: Optional[dict] = None,
+                 num_layers: int = 12,
+                 embed_dims: int = 768,
+                 target_channels: Optional[int] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        # MaskFeat's neck initialisation unless the config says otherwise
+        super().__init__(init_cfg=init_cfg or dict(
+            type='TruncNormal', layer='Linear', std=0.02, bias=0))
+        # config checks
+        taps = check_taps(default_taps(num_layers, DEFAULT_TAP_FRACTIONS) if taps is None
+                          else taps, num_layers)
+        self.weights = per_tap(weights, taps, [1.0] * len(taps), 'weights', minimum=0)
+        check_int(target_channels, 'target_channels', minimum=1)
+        check_dict(head, 'head', "a MIMHead config such as dict(type='MIMHead', loss=...)",
+                   allow_none=False)
+
+        self.taps = self.required_taps = taps
+        self.head = build(MODELS, head, 'head')
+        self.heads = ModuleDict({
+            f'l{block}': nn.Sequential(OrderedDict(
+                ln=nn.LayerNorm(embed_dims, eps=1e-6),
+                fc=nn.Linear(embed_dims, target_channels)))
+            for block in taps
+        })
+
+    def loss(self, state: MIMState, teacher) -> Dict[str, torch.Tensor]:
+        loss_module = self.head.loss_module
+        return {
+            f'loss_l{block}': weight * call_head_loss(
+                loss_module, loss_module, self.heads[f'l{block}'](state.taps[block][:, 1:]),
+                state.target, state.mask, state=state)
+            for block, weight in zip(self.taps, self.weights)
+        }
 
 
 @MODELS.register_module()
