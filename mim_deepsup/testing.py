@@ -52,6 +52,32 @@ def tiny_runner_cfg(demo_data, work_dir, config=TINY_MAE, max_epochs=2, batch_si
     return cfg
 
 
+def config_path(*parts) -> str:
+    """A config of the repository, e.g. ``config_path('simmim', 'simmim_....py')``."""
+    return osp.join(ROOT, 'configs', *parts)
+
+
+def model_config(path: str, **changes):
+    """The ``model`` dict of a config file (a fresh copy), with ``changes`` merged in."""
+    cfg = copy.deepcopy(Config.fromfile(path))
+    cfg.merge_from_dict(dict(model=changes))
+    return cfg.model
+
+
+def loss_and_gradients(model, inputs, data_samples, seed=None):
+    """One training-mode loss of ``model`` (after ``torch.manual_seed(seed)`` if given):
+    ``(loss keys, total loss, parameter name -> gradient)``."""
+    model.train()
+    if seed is not None:
+        torch.manual_seed(seed)
+    losses = model.loss(inputs, data_samples)
+    loss, _ = model.parse_losses(losses)
+    model.zero_grad()
+    loss.backward()
+    return list(losses), loss, {name: p.grad.clone() for name, p in model.named_parameters()
+                                if p.grad is not None}
+
+
 def build_model(cfg, seed=0):
     """Build a model config with a fixed seed, initialise it and put it in training mode."""
     torch.manual_seed(seed)

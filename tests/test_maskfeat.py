@@ -1,32 +1,17 @@
 """MaskFeat: ComposableMaskFeat against mmpretrain's MaskFeat, DeepMIM's HOG heads and
 DDAE's weighted loss and teacher pass, by hand."""
-import copy
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmpretrain.registry import MODELS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
-from mim_deepsup.testing import ROOT, build_model
+from mim_deepsup.testing import build_model, config_path, loss_and_gradients, model_config
 
-
-def config(*parts):
-    return osp.join(ROOT, 'configs', *parts)
-
-
-MASKFEAT = config('maskfeat', 'maskfeat_vit-tiny-p4_1xb32-20e_demo.py')
-DEEPMIM_MASKFEAT = config('deepmim', 'deepmim_maskfeat_vit-tiny-p4_1xb32-20e_demo.py')
-DDAE_MASKFEAT = config('ddae', 'ddae_maskfeat_vit-tiny-p4_1xb32-20e_demo.py')
-
-
-def model_cfg(path, **changes):
-    cfg = copy.deepcopy(Config.fromfile(path))
-    cfg.merge_from_dict(dict(model=changes))
-    return cfg.model
+MASKFEAT = config_path('maskfeat', 'maskfeat_vit-tiny-p4_1xb32-20e_demo.py')
+DEEPMIM_MASKFEAT = config_path('deepmim', 'deepmim_maskfeat_vit-tiny-p4_1xb32-20e_demo.py')
+DDAE_MASKFEAT = config_path('ddae', 'ddae_maskfeat_vit-tiny-p4_1xb32-20e_demo.py')
 
 
 def batch(n=4, seed=1):
@@ -62,24 +47,16 @@ def masked_mse(pred, target, mask):
 
 
 def test_without_components_it_is_mmpretrains_maskfeat_loss_and_gradients():
-    ours = build_model(model_cfg(MASKFEAT))
-    theirs_cfg = model_cfg(MASKFEAT)
+    ours = build_model(model_config(MASKFEAT))
+    theirs_cfg = model_config(MASKFEAT)
     theirs_cfg.type, theirs_cfg.backbone.type = 'MaskFeat', 'MaskFeatViT'
     theirs_cfg.pop('supervisions')
     theirs = MODELS.build(theirs_cfg)
     assert type(theirs).__name__ == 'MaskFeat'
     theirs.load_state_dict(ours.state_dict())
     x, samples = batch()
-    results = []
-    for model in (theirs, ours):
-        model.train()
-        losses = model.loss(x, samples)
-        loss, _ = model.parse_losses(losses)
-        model.zero_grad()
-        loss.backward()
-        results.append((list(losses), loss, {n: p.grad.clone() for n, p in
-                                             model.named_parameters() if p.grad is not None}))
-    (their_keys, their_loss, their_grads), (keys, loss, grads) = results
+    their_keys, their_loss, their_grads = loss_and_gradients(theirs, x, samples)
+    keys, loss, grads = loss_and_gradients(ours, x, samples)
     assert keys == their_keys == ['loss']
     assert torch.equal(loss, their_loss)
     assert grads.keys() == their_grads.keys() and len(grads) > 30
@@ -88,7 +65,7 @@ def test_without_components_it_is_mmpretrains_maskfeat_loss_and_gradients():
 
 
 def test_deepmim_heads_predict_the_hog_of_the_masked_patches_from_each_tap():
-    model = build_model(model_cfg(DEEPMIM_MASKFEAT))
+    model = build_model(model_config(DEEPMIM_MASKFEAT))
     component = model.supervisions['deepmim']
     assert component.taps == (3, 4, 5)
     x, samples = batch()
@@ -110,8 +87,8 @@ def test_deepmim_heads_predict_the_hog_of_the_masked_patches_from_each_tap():
 
 
 def test_ddae_weights_maskfeats_loss_and_reads_one_teacher_pass():
-    model = build_model(model_cfg(DDAE_MASKFEAT))
-    plain = build_model(model_cfg(MASKFEAT))
+    model = build_model(model_config(DDAE_MASKFEAT))
+    plain = build_model(model_config(MASKFEAT))
     plain.load_state_dict(model.state_dict(), strict=False)
     calls = []
     model.teacher['backbone'].register_forward_hook(lambda *a: calls.append(1))
@@ -142,7 +119,7 @@ def test_ddae_weights_maskfeats_loss_and_reads_one_teacher_pass():
     (dict(target_generator=None), r'^model.target_generator: MaskFeat regresses a target'),
 ])
 def test_a_bad_maskfeat_setting_names_its_key(changes, message):
-    cfg = model_cfg(MASKFEAT)
+    cfg = model_config(MASKFEAT)
     for key, value in changes.items():
         cfg[key] = value
     with pytest.raises(ValueError, match=message):

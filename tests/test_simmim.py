@@ -1,32 +1,17 @@
 """SimMIM on a Swin: ComposableSimMIM against mmpretrain's SimMIM, DeepMIM's per-stage heads
 and DDAE's distance weighting on SimMIM's mask grid, by hand."""
-import copy
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mim_deepsup.testing import ROOT, build_model
+from mim_deepsup.testing import build_model, config_path, loss_and_gradients, model_config
 
-
-def config(*parts):
-    return osp.join(ROOT, 'configs', *parts)
-
-
-SIMMIM = config('simmim', 'simmim_swin-tiny-p4_1xb32-20e_demo.py')
-DEEPMIM_SIMMIM = config('deepmim', 'deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py')
-DDAE_SIMMIM = config('ddae', 'ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py')
-
-
-def model_cfg(path, **changes):
-    cfg = copy.deepcopy(Config.fromfile(path))
-    cfg.merge_from_dict(dict(model=changes))
-    return cfg.model
+SIMMIM = config_path('simmim', 'simmim_swin-tiny-p4_1xb32-20e_demo.py')
+DEEPMIM_SIMMIM = config_path('deepmim', 'deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py')
+DDAE_SIMMIM = config_path('ddae', 'ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py')
 
 
 def batch(n=4, seed=1):
@@ -63,25 +48,17 @@ def stage_blocks(backbone, x, mask):
 
 
 def test_without_components_it_is_mmpretrains_simmim_loss_and_gradients():
-    ours = build_model(model_cfg(SIMMIM))
-    simmim_cfg = model_cfg(SIMMIM)
+    ours = build_model(model_config(SIMMIM))
+    simmim_cfg = model_config(SIMMIM)
     simmim_cfg.type, simmim_cfg.backbone.type = 'SimMIM', 'SimMIMSwinTransformer'
     simmim_cfg.pop('supervisions')
     theirs = MODELS.build(simmim_cfg)
     assert type(theirs).__name__ == 'SimMIM'
     theirs.load_state_dict(ours.state_dict())
     x, samples = batch()
-    results = []
-    for model in (theirs, ours):
-        model.train()
-        torch.manual_seed(123)  # the same drop-path draws
-        losses = model.loss(x, samples)
-        loss, _ = model.parse_losses(losses)
-        model.zero_grad()
-        loss.backward()
-        results.append((list(losses), loss, {n: p.grad.clone() for n, p in
-                                             model.named_parameters() if p.grad is not None}))
-    (their_keys, their_loss, their_grads), (keys, loss, grads) = results
+    # the same drop-path draws
+    their_keys, their_loss, their_grads = loss_and_gradients(theirs, x, samples, seed=123)
+    keys, loss, grads = loss_and_gradients(ours, x, samples, seed=123)
     assert keys == their_keys == ['loss']
     assert torch.equal(loss, their_loss)
     assert grads.keys() == their_grads.keys() and len(grads) > 30
@@ -94,7 +71,7 @@ NO_DROP_PATH = dict(backbone=dict(drop_path_rate=0.0))
 
 
 def test_deepmim_heads_reconstruct_from_each_tapped_block_at_its_stage():
-    model = build_model(model_cfg(DEEPMIM_SIMMIM, **NO_DROP_PATH))
+    model = build_model(model_config(DEEPMIM_SIMMIM, **NO_DROP_PATH))
     component = model.supervisions['deepmim']
     assert component.taps == (4, 5, 7)
     x, samples = batch()
@@ -120,12 +97,12 @@ def test_deepmim_heads_reconstruct_from_each_tapped_block_at_its_stage():
 
 
 def test_ddae_weights_simmims_loss_by_distance_on_the_mask_grid():
-    model = build_model(model_cfg(DDAE_SIMMIM, **NO_DROP_PATH))
+    model = build_model(model_config(DDAE_SIMMIM, **NO_DROP_PATH))
     x, samples = batch()
     mask = torch.stack([s.mask for s in samples])
     # at progress 0 the exponent is 0: SimMIM's loss exactly
     model.set_progress(0.0)
-    plain = MODELS.build(model_cfg(SIMMIM).head)
+    plain = MODELS.build(model_config(SIMMIM).head)
     final = model.neck(model.backbone(x, mask)[0])
     assert torch.equal(model.loss(x, samples)['loss'], plain.loss(final, x, mask))
     # at the end g = -1: each 16 px mask patch weighted by 1 / its distance, counted in
@@ -155,10 +132,10 @@ def test_ddae_weights_simmims_loss_by_distance_on_the_mask_grid():
 ])
 def test_a_component_that_does_not_fit_a_swin_is_refused(supervision, message):
     with pytest.raises((ValueError, TypeError), match=message):
-        MODELS.build(model_cfg(SIMMIM, supervisions=dict(deepmim=supervision)))
+        MODELS.build(model_config(SIMMIM, supervisions=dict(deepmim=supervision)))
 
 
 def test_a_mask_patch_that_is_not_whole_patches_is_refused():
     with pytest.raises(ValueError, match=r'^mask_patch_size: expected a multiple of '
                                          r'patch_size=4, got 6'):
-        MODELS.build(model_cfg(DDAE_SIMMIM, head=dict(mask_patch_size=6)))
+        MODELS.build(model_config(DDAE_SIMMIM, head=dict(mask_patch_size=6)))

@@ -1,33 +1,21 @@
 """Reconstruction targets by config: HOG (MaskFeat's), a frozen ViT's features in timm's or
 mmpretrain's names (DINO), PixMIM's low-frequency pixels; each against mmpretrain's or the
 released formula, and each wired into MAE, DeepMIM and DDAE as the configs state it."""
-import copy
-import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmpretrain.models.selfsup.maskfeat import HOGGenerator
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mim_deepsup.testing import ROOT, build_model, manual_masked_pass
+from mim_deepsup.testing import build_model, config_path, manual_masked_pass, model_config
 
-
-def config(*parts):
-    return osp.join(ROOT, 'configs', *parts)
-
-
-DEEPMIM_HOG = config('deepmim', 'deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py')
-DDAE_HOG = config('ddae', 'ddae-hog_vit-tiny-p4_1xb32-20e_demo.py')
-DEEPMIM_DINO = config('deepmim', 'deepmim-dino_vit-tiny-p4_1xb32-20e_demo.py')
-PIXMIM = config('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py')
-DEEPMIM_PIXMIM = config('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
-DDAE_PIXMIM = config('ddae', 'ddae_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
-
-
-def model_cfg(path):
-    return copy.deepcopy(Config.fromfile(path).model)
+DEEPMIM_HOG = config_path('deepmim', 'deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py')
+DDAE_HOG = config_path('ddae', 'ddae-hog_vit-tiny-p4_1xb32-20e_demo.py')
+DEEPMIM_DINO = config_path('deepmim', 'deepmim-dino_vit-tiny-p4_1xb32-20e_demo.py')
+PIXMIM = config_path('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py')
+DEEPMIM_PIXMIM = config_path('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
+DDAE_PIXMIM = config_path('ddae', 'ddae_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
 
 
 def images(batch=4, size=32, seed=1):
@@ -88,7 +76,7 @@ def test_patch_hog_holds_each_patchs_own_cells_at_any_grid():
 
 
 def test_deepmim_with_hog_regresses_the_hog_of_the_images_with_every_decoder():
-    model = build_model(model_cfg(DEEPMIM_HOG))
+    model = build_model(model_config(DEEPMIM_HOG))
     x = images()
     torch.manual_seed(4)
     losses = model.loss(x, samples())
@@ -107,7 +95,7 @@ def test_ddae_with_hog_weights_the_hog_error_by_distance():
     """At the end of training DDAE's final-decoder exponent is g = -1, so the loss is the
     masked patches' HOG error weighted by 1 / (distance to the nearest visible patch),
     the weights of each image averaging 1 over its masked patches (docs/methods.md)."""
-    model = build_model(model_cfg(DDAE_HOG))
+    model = build_model(model_config(DDAE_HOG))
     model.set_progress(1.0)
     x = images()
     torch.manual_seed(4)
@@ -154,14 +142,14 @@ def test_frozen_features_load_timm_and_mmpretrain_names(layout, tmp_path):
     if layout == 'timm in module.':
         state = {f'module.{k}': v for k, v in state.items()}
     if layout == 'mmpretrain':  # the same weights after mmpretrain's renaming
-        generator = MODELS.build(dict(model_cfg(DEEPMIM_DINO).target_generator))
+        generator = MODELS.build(dict(model_config(DEEPMIM_DINO).target_generator))
         torch.save(vit.state_dict(), tmp_path / 'timm.pth')
         generator.checkpoint, generator.key = str(tmp_path / 'timm.pth'), 'checkpoint'
         generator.random_weights = False
         generator.init_weights()
         state = {'state_dict': generator.state_dict()}  # backbone.* keys
     torch.save(state, tmp_path / 'dino.pth')
-    cfg = dict(model_cfg(DEEPMIM_DINO).target_generator, random_weights=False,
+    cfg = dict(model_config(DEEPMIM_DINO).target_generator, random_weights=False,
                checkpoint=str(tmp_path / 'dino.pth'))
     generator = MODELS.build(cfg)
     generator.init_weights()
@@ -171,7 +159,7 @@ def test_frozen_features_load_timm_and_mmpretrain_names(layout, tmp_path):
 def test_a_timm_checkpoint_of_another_vit_is_refused_naming_the_key(tmp_path):
     state = {k: v for k, v in timm_vit().state_dict().items() if not k.startswith('blocks.1.')}
     torch.save(state, tmp_path / 'dino.pth')
-    cfg = dict(model_cfg(DEEPMIM_DINO).target_generator, random_weights=False,
+    cfg = dict(model_config(DEEPMIM_DINO).target_generator, random_weights=False,
                checkpoint=str(tmp_path / 'dino.pth'))
     generator = MODELS.build(cfg)
     with pytest.raises(ValueError, match=r"^model.target_generator.checkpoint: .*dino\.pth' "
@@ -207,8 +195,8 @@ def test_pixmim_is_mae_regressing_the_low_frequency_image_loss_and_gradients():
     """With no technique, ComposableMAE with the low-frequency target computes PixMIM's
     released loss: mmpretrain's MAE (backbone, neck, head) with ``head.loss(pred, x_low,
     mask)``, x_low from the released formula; the same loss and gradients."""
-    ours = build_model(model_cfg(PIXMIM))
-    mae_cfg = model_cfg(PIXMIM)
+    ours = build_model(model_config(PIXMIM))
+    mae_cfg = model_config(PIXMIM)
     mae_cfg.type, mae_cfg.backbone.type = 'MAE', 'MAEViT'
     for key in ('supervisions', 'target_generator'):
         mae_cfg.pop(key)
@@ -246,7 +234,7 @@ def test_every_pixel_decoder_regresses_the_low_frequency_patches(path):
     """DeepMIM's auxiliary decoders and DDAE's weighted loss (at progress 0, where its
     weights are the mask) take the final decoder's target: the norm-pix patches of the
     low-frequency image, not of the input."""
-    model = build_model(model_cfg(path))
+    model = build_model(model_config(path))
     model.set_progress(0.0)
     x = images()
     torch.manual_seed(4)
