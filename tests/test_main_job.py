@@ -95,13 +95,49 @@ def test_claims_read_the_runs_blocks():
         dict(mae=mae, deepmim=deepmim, ddae=ddae), ['mae', 'deepmim', 'ddae'])}
     inter = rows[('deepmim', "intermediate blocks' k-NN above MAE's")]
     assert inter['value']['mean'] == pytest.approx(45.0)  # blocks 3-5: 35, 45, 55
-    assert inter['mae']['mean'] == pytest.approx(40.0)  # 30, 40, 50
+    assert inter['base']['mean'] == pytest.approx(40.0)  # 30, 40, 50
     assert inter['verdict'] == 'holds'  # no spread over seeds, a difference of 5
     local = rows[('ddae', "deep blocks more local than MAE's")]
     assert local['value']['mean'] == pytest.approx(4.05)  # blocks 5, 6 (last third)
     assert local['difference'] == pytest.approx(8 - 4.05) and local['verdict'] == 'holds'
     assert rows[('ddae', "k-NN above MAE's")]['verdict'] == 'does not hold'
     assert rows[('deepmim', "mIoU above MAE's")]['verdict'] == 'within noise'  # -1 +- 0.82
+
+
+def test_a_technique_on_another_framework_is_judged_against_that_framework():
+    def run(knn, aad_blocks=None, segment=True):
+        return dict(evaluate=dict(knn_blocks=[knn] * 8, aad_blocks=aad_blocks, knn=knn,
+                                  taps={'deepmim': [4, 5, 7]}),
+                    **(dict(segment=dict(miou=knn)) if segment else {}))
+    runs = dict(mae=[run(90.0 + s, [5.0] * 6) for s in range(3)],  # MAE, far above both
+                simmim=[run(50.0 + s, segment=False) for s in range(3)],
+                **{'deepmim-simmim': [run(60.0 + s, segment=False) for s in range(3)],
+                   'ddae-simmim': [run(40.0 + s, segment=False) for s in range(3)]})
+    rows = {(r['method'], r['claim']): r for r in judge(runs, list(runs))}
+    assert set(rows) == {
+        ('deepmim-simmim', "intermediate blocks' k-NN above SimMIM's"),
+        ('deepmim-simmim', "final k-NN above SimMIM's"),
+        ('deepmim-simmim', "mIoU above SimMIM's"),
+        ('ddae-simmim', "deep blocks more local than SimMIM's"),
+        ('ddae-simmim', "k-NN above SimMIM's"), ('ddae-simmim', "mIoU above SimMIM's")}
+    final = rows[('deepmim-simmim', "final k-NN above SimMIM's")]
+    assert final['baseline'] == 'simmim' and final['base']['mean'] == 51.0
+    assert final['difference'] == 10.0 and final['verdict'] == 'holds'
+    assert rows[('ddae-simmim', "k-NN above SimMIM's")]['verdict'] == 'does not hold'
+    # a Swin has no attention distances and no UperNet run: nothing to compare
+    assert rows[('ddae-simmim', "deep blocks more local than SimMIM's")]['verdict'] == \
+        'not measured'
+    assert rows[('deepmim-simmim', "mIoU above SimMIM's")]['verdict'] == 'not measured'
+    # without its baseline's runs a method makes no claims
+    assert judge(dict(mae=runs['mae'], **{'deepmim-simmim': runs['deepmim-simmim']}),
+                 ['mae', 'deepmim-simmim']) == []
+
+
+def test_a_method_without_its_baseline_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(['--methods', 'mae', 'deepmim-maskfeat'])
+    assert "MaskFeat + DeepMIM's claims compare with MaskFeat; include maskfeat" in \
+        capsys.readouterr().err
 
 
 def test_linear_probe_separates_what_is_separable():
@@ -191,24 +227,54 @@ def flat(value, prefix=''):
     return {prefix[:-1]: value}
 
 
-@pytest.mark.parametrize('method', ['mae', 'deepmim', 'ddae', 'lut', 'ddae-lut'])
+JOB_CONFIGS = {  # method -> (its job config, the tiny config it inherits)
+    'mae': ('mae_vit-tiny-p4_digits.py', 'mae/mae_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim': ('deepmim_vit-tiny-p4_digits.py',
+                'deepmim/deepmim_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae': ('ddae_vit-tiny-p4_digits.py', 'ddae/ddae_vit-tiny-p4_1xb32-20e_demo.py'),
+    'lut': ('lut_vit-tiny-p4_digits.py', 'lut/lut_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-lut': ('ddae-lut_vit-tiny-p4_digits.py',
+                 'ddae/ddae-lut_vit-tiny-p4_1xb32-20e_demo.py'),
+    'maskfeat': ('maskfeat_vit-tiny-p4_digits.py',
+                 'maskfeat/maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-maskfeat': ('deepmim_maskfeat_vit-tiny-p4_digits.py',
+                         'deepmim/deepmim_maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-maskfeat': ('ddae_maskfeat_vit-tiny-p4_digits.py',
+                      'ddae/ddae_maskfeat_vit-tiny-p4_1xb32-20e_demo.py'),
+    'simmim': ('simmim_swin-tiny-p4_digits.py', 'simmim/simmim_swin-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-simmim': ('deepmim_simmim_swin-tiny-p4_digits.py',
+                       'deepmim/deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-simmim': ('ddae_simmim_swin-tiny-p4_digits.py',
+                    'ddae/ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
+}
+
+
+def test_every_job_method_has_a_config_here():
+    from mim_deepsup.main_job.job import CONFIGS
+    assert {m: c for m, (c, _) in JOB_CONFIGS.items()} == CONFIGS
+
+
+@pytest.mark.parametrize('method', list(JOB_CONFIGS))
 def test_job_configs_change_only_data_schedule_and_teacher_momentum(method):
     from mmengine.config import Config
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    base = {'ddae-lut': 'ddae'}.get(method, method)
-    job = flat(Config.fromfile(osp.join(root, 'configs', 'main_job',
-                                        f'{method}_vit-tiny-p4_digits.py')).to_dict())
-    tiny = flat(Config.fromfile(osp.join(root, 'configs', base,
-                                         f'{method}_vit-tiny-p4_1xb32-20e_demo.py')).to_dict())
+    job_config, tiny_config = JOB_CONFIGS[method]
+    job = flat(Config.fromfile(osp.join(root, 'configs', 'main_job', job_config)).to_dict())
+    tiny = flat(Config.fromfile(osp.join(root, 'configs', tiny_config)).to_dict())
     changed = {k for k in job.keys() | tiny.keys() if job.get(k) != tiny.get(k)}
     changed = {k for k in changed if not k.startswith('job_')}  # the recipe's own names
     expected = {'train_dataloader.num_workers', 'train_dataloader.persistent_workers',
                 'train_dataloader.dataset.data_root',
                 'train_dataloader.dataset.metainfo.classes', 'param_scheduler',
-                'train_cfg.max_epochs'}
-    if method in ('ddae', 'lut', 'ddae-lut'):
+                'train_cfg.max_epochs',
+                # the class folders of train/, whatever list the recipe reads
+                'train_dataloader.dataset.ann_file', 'train_dataloader.dataset.data_prefix'}
+    if 'maskfeat' in method:  # its recipe reads meta/train.txt, images under train/
+        expected |= {'train_dataloader.dataset.split',
+                     'train_dataloader.dataset.data_prefix.img_path'}
+    if method in ('ddae', 'lut', 'ddae-lut', 'ddae-maskfeat'):
         expected |= {'model.teacher.base_momentum'} | (
-            {'model.teacher.type'} if method == 'ddae' else set())
+            {'model.teacher.type'} if method in ('ddae', 'ddae-maskfeat') else set())
     assert changed == expected
     if 'model.teacher.base_momentum' in expected:  # the EMA rule: 1 - m = 0.0100
         assert job['model.teacher.base_momentum'] == pytest.approx(

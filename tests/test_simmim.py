@@ -139,3 +139,62 @@ def test_a_mask_patch_that_is_not_whole_patches_is_refused():
     with pytest.raises(ValueError, match=r'^mask_patch_size: expected a multiple of '
                                          r'patch_size=4, got 6'):
         MODELS.build(model_config(DDAE_SIMMIM, head=dict(mask_patch_size=6)))
+
+
+def test_the_frozen_evaluation_reads_a_swins_patch_tokens_stage_by_stage():
+    """The main job's evaluation of a SimMIM encoder: each block's mean patch token at its
+    stage's resolution and width, the final features the last stage's normed map, and no
+    attention distance (windowed attention)."""
+    from mim_deepsup.analysis.encoder import iter_encoded
+    from mim_deepsup.analysis.reports import block_features, pooled_features
+    from mim_deepsup.main_job.stages import frozen_evaluation
+    model = build_model(model_config(SIMMIM, **NO_DROP_PATH)).eval()
+    backbone = model.backbone
+    x, _ = batch(n=6)
+    features = block_features(backbone, x, batch_size=4)  # two batches: 4 + 2
+    by_hand = stage_blocks(backbone, x, torch.zeros(6, 16, 16))  # no mask: every patch
+    assert [f.shape for f in features['blocks']] == [
+        (6, c) for c in (32, 32, 64, 64, 128, 128, 256, 256)]
+    for block, tokens in by_hand.items():  # (6, h w, C) at the block's stage
+        torch.testing.assert_close(features['blocks'][block - 1], tokens.mean(1))
+    with torch.no_grad():
+        final = backbone(x, mask=None)[-1]  # (6, 256, 2, 2): the stride-32 map, normed
+    torch.testing.assert_close(features['final'], final.mean((2, 3)))
+    torch.testing.assert_close(pooled_features(backbone, x), final.mean((2, 3)))
+    with pytest.raises(ValueError, match="pool='cls': TappedSimMIMSwin has no cls token"):
+        pooled_features(backbone, x, pool='cls')
+    with pytest.raises(TypeError, match='windowed attention'):
+        next(iter_encoded(backbone, x))
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    result = frozen_evaluation(backbone, (x, labels, ['a', 'b']), (x, labels, ['a', 'b']))
+    assert result['aad_blocks'] is None and len(result['knn_blocks']) == 8
+    assert result['knn_few_shot'] is None  # fewer than 10 training images per class
+
+
+def test_simmim_reconstructions_paste_the_decoder_on_the_masked_patches_only():
+    from mmengine.config import Config
+
+    from mim_deepsup.analysis.reconstruction import reconstruct_simmim, simmim_mask_generator
+    model = build_model(model_config(SIMMIM, **NO_DROP_PATH)).eval()
+    generator = simmim_mask_generator(Config.fromfile(SIMMIM))
+    assert generator['mask_patch_size'] == 16 and generator['mask_ratio'] == 0.6
+    x, _ = batch(n=3)
+    np.random.seed(7)
+    result = reconstruct_simmim(model, x, generator, seed=2)
+    assert np.random.randint(1 << 30) == np.random.RandomState(7).randint(1 << 30)  # kept
+    mask = result['mask'].view(3, 16, 16)
+    assert result['mask'].sum(1).tolist() == [160.0] * 3  # 10 of 16 mask patches of 4 x 4
+    assert torch.equal(mask, mask[:, ::4, ::4].repeat_interleave(4, 1).repeat_interleave(4, 2))
+    again = reconstruct_simmim(model, x, generator, seed=2)
+    assert torch.equal(again['mask'], result['mask'])  # the seed's masks
+    assert not torch.equal(reconstruct_simmim(model, x, generator, seed=3)['mask'],
+                           result['mask'])
+    with torch.no_grad():
+        pred = model.neck(model.backbone(x, mask=mask.long())[0])  # (3, 3, 64, 64)
+    pixels = mask.repeat_interleave(4, 1).repeat_interleave(4, 2).unsqueeze(1).bool()
+    image = result['images']['final']
+    assert torch.equal(image[~pixels.expand_as(x)], x[~pixels.expand_as(x)])
+    assert torch.equal(image[pixels.expand_as(x)], pred[pixels.expand_as(x)])
+    by_hand = torch.stack([((pred[i] - x[i])**2)[pixels[i].expand(3, -1, -1)].mean()
+                           for i in range(3)])
+    torch.testing.assert_close(result['errors']['final'], by_hand)

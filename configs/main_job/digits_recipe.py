@@ -15,8 +15,9 @@ job_train_dataloader = dict(
     batch_size=job_batch_size,
     num_workers=0,  # the job runs two trainings side by side on two cores
     persistent_workers=False,
-    # mmpretrain's ImageNet dataset reads the class folders; it checks their count
-    dataset=dict(data_root=job_data_root,
+    # mmpretrain's ImageNet dataset reads the class folders of train/ (whatever list a
+    # method's recipe reads, e.g. MaskFeat's meta/train.txt); it checks their count
+    dataset=dict(data_root=job_data_root, split='train', ann_file='', data_prefix='',
                  metainfo=dict(classes=('0', '1', '2', '3', '4', '5', '6', '7', '8', '9'))))
 job_param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=job_warmup_epochs,

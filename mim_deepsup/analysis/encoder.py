@@ -146,25 +146,46 @@ def attention_recorded(encoder: torch.nn.Module):
             hook.remove()
 
 
+def has_cls_token(encoder: torch.nn.Module) -> bool:
+    """Whether ``encoder`` prepends a cls token (the ViTs; a Swin has none)."""
+    return getattr(encoder, 'cls_token', None) is not None
+
+
 @torch.no_grad()
 def iter_encoded(encoder: torch.nn.Module, images: torch.Tensor, attention: bool = True,
                  batch_size: int = 32) -> Iterator[dict]:
     """Every block's output and attention for ``images`` (n, 3, H, W), unmasked, one batch
     at a time (a ViT-B's attention maps of 64 images would take 1.4 GB at once).
 
+    ``encoder`` is one of our tapped backbones: a ViT (MAE, BEiT-v2, MaskFeat) or a Swin
+    (SimMIM), whose blocks have their stage's resolution and width.
+
     Yields:
-        dict: ``blocks``: L (b, 1 + N, C) raw block outputs; ``final``: (b, 1 + N, C)
-        after the final norm (BEiT-v2: the last block's; its norm is in the neck);
-        ``attention``: L (b, H, T, T), if asked for.
+        dict: ``blocks``: L (b, N_l, C_l) raw patch tokens of each block (a ViT's cls
+        token left out); ``final``: (b, N, C) final-normed patch tokens (BEiT-v2: the last
+        block's, its norm is in the neck; a Swin: the last stage's normed map, flattened);
+        ``cls``: (b, C) the final cls token, or None for a Swin; ``attention``: L
+        (b, H, T, T) with T = 1 + N, if asked for (ViTs only: a Swin's attention is
+        confined to windows).
     """
     taps = tuple(range(1, len(encoder.layers) + 1))
     device = next(encoder.parameters()).device
+    cls = has_cls_token(encoder)
+    if attention and not cls:
+        raise TypeError(f'{type(encoder).__name__}: windowed attention; attention maps '
+                        f'over the whole image are read from ViTs only')
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(device)
         context = attention_recorded(encoder) if attention else contextlib.nullcontext([])
         with context as recorded:
             outputs, tapped = encoder.forward_taps(batch, taps=taps, mask=None)
-        result = dict(blocks=[tapped[t] for t in taps], final=outputs[-1])
+        final = outputs[-1]
+        if cls:  # (b, 1 + N, C)
+            result = dict(blocks=[tapped[t][:, 1:] for t in taps], final=final[:, 1:],
+                          cls=final[:, 0])
+        else:  # a Swin: (b, C, h, w) maps out, (b, h w, C) taps
+            result = dict(blocks=[tapped[t] for t in taps],
+                          final=final.flatten(2).transpose(1, 2), cls=None)
         if attention:
             result['attention'] = list(recorded)
         yield result

@@ -2,6 +2,7 @@
 auxiliary decoder's, for one mask, with DDAE's dynamic weight map of that mask."""
 from typing import Dict, List
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -12,24 +13,50 @@ from ..core.algorithms import pixel_target
 from ..methods.ddae import DistanceWeighting
 
 
-def load_pretraining_model(path: str) -> torch.nn.Module:
-    """The whole pretraining model of one of our Runner checkpoints (decoders included),
-    rebuilt from the config the checkpoint carries, in eval mode."""
+def _checkpoint_and_config(path: str):
     checkpoint = load_checkpoint(path)
     text = checkpoint.get('meta', {}).get('cfg')
     if not isinstance(text, str) or 'state_dict' not in checkpoint:
-        raise ValueError(f'{path}: reconstructions need one of our pretraining checkpoints '
-                         f'(a Runner checkpoint with its config and decoders)')
-    cfg = Config.fromstring(text, '.py')
-    if cfg.model.type != 'ComposableMAE' or cfg.model.get('target_generator'):
-        what = 'target generator' if cfg.model.get('target_generator') else 'token targets'
-        raise ValueError(f'{path}: a {cfg.model.type} with a {what} predicts no pixels to '
-                         f'show; reconstructions need an MAE-family model with pixel targets')
+        raise ValueError(f'{path}: expected one of our pretraining checkpoints (a Runner '
+                         f'checkpoint with its config and decoders)')
+    return checkpoint, Config.fromstring(text, '.py')
+
+
+def pretraining_config(path: str):
+    """The config one of our Runner checkpoints carries (mmengine ``Config``)."""
+    return _checkpoint_and_config(path)[1]
+
+
+def _build(checkpoint: dict, cfg) -> torch.nn.Module:
     with DefaultScope.overwrite_default_scope('mmpretrain'):  # its parts are unscoped
         model = MODELS.build(cfg.model)
     model.load_state_dict(checkpoint['state_dict'])
     model.eval()
     return model
+
+
+def build_pretraining_model(path: str) -> torch.nn.Module:
+    """The whole pretraining model of one of our Runner checkpoints (decoders, heads and
+    target generator included), of any of our algorithms, rebuilt from the config the
+    checkpoint carries and loaded strictly, in eval mode."""
+    return _build(*_checkpoint_and_config(path))
+
+
+def predicts_pixels(model_cfg) -> bool:
+    """Whether :func:`reconstruct` can show the predictions of the model of ``model_cfg``:
+    ours of the MAE family, its final decoder predicting pixels."""
+    return model_cfg.type == 'ComposableMAE' and not model_cfg.get('target_generator')
+
+
+def load_pretraining_model(path: str) -> torch.nn.Module:
+    """:func:`build_pretraining_model` of a checkpoint whose model predicts pixels, the
+    models :func:`reconstruct` shows."""
+    checkpoint, cfg = _checkpoint_and_config(path)
+    if not predicts_pixels(cfg.model):
+        what = 'target generator' if cfg.model.get('target_generator') else 'token targets'
+        raise ValueError(f'{path}: a {cfg.model.type} with a {what} predicts no pixels to '
+                         f'show; reconstructions need an MAE-family model with pixel targets')
+    return _build(checkpoint, cfg)
 
 
 def _to_pixels(head, pred: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -85,6 +112,50 @@ def reconstruct(model: torch.nn.Module, images: torch.Tensor, seed: int = 0,
                 '.loss_module', '') or 'loss'  # 'head', 'ddae.l2', ...
             result['weights'][f'{short} (depth {module.depth:.2f})'] = module.weights(state)
     return result
+
+
+def simmim_mask_generator(cfg) -> dict:
+    """The ``SimMIMMaskGenerator`` config of a SimMIM checkpoint's training pipeline."""
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    found = [t for t in pipeline if t.get('type') in ('SimMIMMaskGenerator',
+                                                       'mmpretrain.SimMIMMaskGenerator')]
+    if len(found) != 1:
+        raise ValueError(f'train_dataloader.dataset.pipeline: expected one '
+                         f'SimMIMMaskGenerator, found {len(found)}')
+    return dict(found[0])
+
+
+@torch.no_grad()
+def reconstruct_simmim(model: torch.nn.Module, images: torch.Tensor, mask_generator: dict,
+                       seed: int = 0) -> Dict[str, object]:
+    """SimMIM's masked pass over ``images`` (B, 3, H, W), its masks drawn by
+    ``mask_generator`` (a ``SimMIMMaskGenerator`` config) with ``seed``.
+
+    Returns:
+        dict: ``mask`` (B, N) 1 = masked, on the backbone's patch grid; ``images``
+        {'final': (B, 3, H, W)}: the linear decoder's pixels on the masked patches, the
+        input on the rest; ``errors`` {'final': (B,)}: mean squared error of the masked
+        pixels (SimMIM's target is the normalised image itself).
+    """
+    from mmpretrain.registry import TRANSFORMS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        generator = TRANSFORMS.build(mask_generator)
+    state = np.random.get_state()  # the caller's random state stays as it was
+    try:
+        np.random.seed(seed)
+        masks = np.stack([generator.transform({})['mask'] for _ in images])  # (B, h, w)
+    finally:
+        np.random.set_state(state)
+    mask = torch.from_numpy(masks).to(images.device)
+    patch = images.shape[-1] // mask.shape[-1]
+    latent = model.backbone(images, mask=mask)
+    pred = model.neck(latent[0])  # (B, 3, H, W)
+    shown = mask.repeat_interleave(patch, 1).repeat_interleave(patch, 2).unsqueeze(1).to(
+        images.dtype)  # (B, 1, H, W)
+    error = ((pred - images)**2 * shown).sum((1, 2, 3)) / (shown.sum((1, 2, 3)) * 3)
+    return dict(mask=mask.flatten(1).float(), images=dict(final=pred * shown + images *
+                                                          (1 - shown)),
+                errors=dict(final=error))
 
 
 def denormalise(images: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import Dict, Iterable, List, Sequence
 import torch
 
 from ..fileio import atomic_write
-from .encoder import iter_encoded
+from .encoder import has_cls_token, iter_encoded
 from .metrics import (
     average_attention_distance,
     cka_matrix,
@@ -61,7 +61,7 @@ def analyse(encoder: torch.nn.Module, facts: dict, images: torch.Tensor,
         if which & {'cka', 'spectrum'}:  # L x (kept, C) patch tokens, cls excluded
             end = start + b * num_patches
             here = keep[(keep >= start) & (keep < end)] - start
-            tokens.append([x[:, 1:].reshape(-1, x.shape[-1])[here.to(x.device)].cpu()
+            tokens.append([x.reshape(-1, x.shape[-1])[here.to(x.device)].cpu()
                            for x in batch['blocks']])
             start = end
     n = len(images)
@@ -200,10 +200,12 @@ def pooled_features(encoder: torch.nn.Module, images: torch.Tensor, pool: str = 
     MAE fine-tuning's) or the cls token."""
     if pool not in ('mean', 'cls'):
         raise ValueError(f"pool: expected 'mean' or 'cls', got {pool!r}")
+    if pool == 'cls' and not has_cls_token(encoder):
+        raise ValueError(f"pool='cls': {type(encoder).__name__} has no cls token; "
+                         f"use pool='mean'")
     features = []
     for batch in iter_encoded(encoder, images, attention=False, batch_size=batch_size):
-        final = batch['final']  # (b, 1 + N, C)
-        features.append(final[:, 1:].mean(1) if pool == 'mean' else final[:, 0])
+        features.append(batch['final'].mean(1) if pool == 'mean' else batch['cls'])
     return torch.cat(features)
 
 
@@ -215,8 +217,8 @@ def block_features(encoder: torch.nn.Module, images: torch.Tensor,
     patch tokens (:func:`pooled_features` with ``pool='mean'``)."""
     blocks, final = [], []
     for batch in iter_encoded(encoder, images, attention=False, batch_size=batch_size):
-        blocks.append([x[:, 1:].mean(1) for x in batch['blocks']])
-        final.append(batch['final'][:, 1:].mean(1))
+        blocks.append([x.mean(1) for x in batch['blocks']])
+        final.append(batch['final'].mean(1))
     return dict(blocks=[torch.cat(layer) for layer in zip(*blocks)], final=torch.cat(final))
 
 

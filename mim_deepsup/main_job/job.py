@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, List, Optional
 
 from ..fileio import REPO_ROOT as ROOT
+from .claims import BASELINES, label
 from .stages import (
     STAGES,
     RunSpec,
@@ -37,7 +38,15 @@ CONFIGS = {  # method -> its job config (configs/main_job/)
     'ddae': 'ddae_vit-tiny-p4_digits.py',
     'lut': 'lut_vit-tiny-p4_digits.py',
     'ddae-lut': 'ddae-lut_vit-tiny-p4_digits.py',
+    'maskfeat': 'maskfeat_vit-tiny-p4_digits.py',
+    'deepmim-maskfeat': 'deepmim_maskfeat_vit-tiny-p4_digits.py',
+    'ddae-maskfeat': 'ddae_maskfeat_vit-tiny-p4_digits.py',
+    'simmim': 'simmim_swin-tiny-p4_digits.py',
+    'deepmim-simmim': 'deepmim_simmim_swin-tiny-p4_digits.py',
+    'ddae-simmim': 'ddae_simmim_swin-tiny-p4_digits.py',
 }
+#: methods whose encoder the tiny UperNet (a ViT backbone) cannot take: no segment stage
+SWIN = ('simmim', 'deepmim-simmim', 'ddae-simmim')
 SEG_CONFIG = 'upernet_vit-tiny-p4_digits-seg-64x64.py'
 DEFAULT_METHODS = ('mae', 'deepmim', 'ddae', 'lut')
 #: the default job and --quick: seeds, and the data written when --data is not given
@@ -156,19 +165,17 @@ def _references(data, backbone, seeds, path, key) -> dict:
     from ..analysis.metrics import knn_accuracy
     from ..fileio import atomic_write
     from .stages import frozen_evaluation, load_split
-    size, patch = backbone.img_size, backbone.patch_size
-    train, val = load_split(data, size)
+    train, val = load_split(data, backbone.img_size)
     result = dict(pixels_knn=knn_accuracy(train[0].flatten(1), train[1], val[0].flatten(1),
                                           val[1], len(train[2])),
                   untrained=dict(knn=[], knn_blocks=[], aad_blocks=[]))
-    facts = dict(grid=(size // patch, size // patch), patch_size=patch)
     for seed in seeds:
         torch.manual_seed(seed)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             encoder = MODELS.build(backbone)
         encoder.init_weights()
         encoder.eval()
-        evaluation = frozen_evaluation(encoder, facts, train, val)
+        evaluation = frozen_evaluation(encoder, train, val)
         for name in result['untrained']:
             result['untrained'][name].append(evaluation[name])
     text = json.dumps(dict(key=key, result=result))
@@ -182,7 +189,6 @@ def _references(data, backbone, seeds, path, key) -> dict:
 
 
 def stage_line(method: str, seed: int, stage: str, result: dict) -> str:
-    from .report import label
     head = f'{label(method)} seed {seed}: '
     again = ' (reused)' if result.get('reused') else ''
     if stage == 'pretrain':
@@ -209,7 +215,10 @@ def parse_args(argv=None):
     parser.add_argument('--digits', help='where the digits are written (default '
                         'data/digits, with --quick data/digits-quick)')
     parser.add_argument('--methods', nargs='+', choices=list(CONFIGS),
-                        default=list(DEFAULT_METHODS))
+                        default=list(DEFAULT_METHODS),
+                        help='default: %(default)s; a technique on another framework is '
+                        'judged against that framework (deepmim-maskfeat against maskfeat, '
+                        'deepmim-simmim against simmim), which must be in the list')
     parser.add_argument('--seeds', type=int, help='runs per method (default 3; --quick 2)')
     parser.add_argument('--epochs', type=int, help='pretraining epochs (default: the job '
                         'configs\' 6; --quick 4)')
@@ -224,8 +233,11 @@ def parse_args(argv=None):
                         help='show mmengine\'s logs instead of writing them to the runs\' '
                         'folders')
     args = parser.parse_args(argv)
-    if 'mae' not in args.methods:
-        parser.error('--methods: the claims compare with MAE; include mae')
+    for method in args.methods:
+        base = BASELINES.get(method)
+        if base is not None and base not in args.methods:
+            parser.error(f'--methods: {label(method)}\'s claims compare with '
+                         f'{label(base)}; include {base}')
     for name in ('seeds', 'epochs', 'seg_iters', 'jobs'):
         value = getattr(args, name)
         if value is not None and value < (2 if name in ('epochs', 'seg_iters') else 1):
@@ -238,7 +250,7 @@ def main(argv=None) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .report import claims_markdown, label, summary_markdown, write_report
+    from .report import claims_markdown, summary_markdown, write_report
     args = parse_args(argv)
     quiet_imports()
     settings = QUICK if args.quick else DEFAULT
@@ -253,7 +265,8 @@ def main(argv=None) -> dict:
     specs = [RunSpec(method=m, seed=s, pretrain_config=config_path(CONFIGS[m]),
                      seg_config=config_path(SEG_CONFIG),
                      run_dir=osp.join(args.work_dir, m, f'seed{s}'), data=data['data'],
-                     data_key=data['key'], seg_data=data['seg_data'], epochs=epochs,
+                     data_key=data['key'],
+                     seg_data=None if m in SWIN else data['seg_data'], epochs=epochs,
                      seg_iters=seg_iters, force=args.force, verbose=args.verbose)
              for s in seeds for m in args.methods]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
@@ -328,9 +341,8 @@ def main(argv=None) -> dict:
         wall_time=f'{wall / 60:.1f} min', data=data['description'],
         stages_reused=f'{reused_stages(runs)} (on disk from an earlier call, inputs unchanged)',
         methods=', '.join(label(m) for m in args.methods), seeds=len(seeds),
-        pretraining=f'{runs["mae"][0]["pretrain"]["epochs"]} epochs',
-        segmentation='none' if data['seg_data'] is None else
-        f'{runs["mae"][0]["segment"]["iterations"]} UperNet iterations')
+        pretraining=f'{runs[args.methods[0]][0]["pretrain"]["epochs"]} epochs',
+        segmentation=segmentation(runs))
     report = write_report(args.work_dir, runs, refs, header, seg_classes=None if
                           data['seg_data'] is None else len(read_classes(data['seg_data'])))
     print(f'\nmain job: {len(specs)} runs in {wall / 60:.1f} min\n')
@@ -339,6 +351,17 @@ def main(argv=None) -> dict:
     print(claims_markdown(report['claims']))
     print(f'\nreport: {osp.join(args.work_dir, "report.md")} (figures beside it)')
     return report
+
+
+def segmentation(runs: Dict[str, List[dict]]) -> str:
+    """The header's segmentation line: the UperNet's iterations, and who had none."""
+    segmented = [m for m, results in runs.items() if 'segment' in results[0]]
+    if not segmented:
+        return 'none'
+    line = f'{runs[segmented[0]][0]["segment"]["iterations"]} UperNet iterations'
+    skipped = [label(m) for m in runs if m not in segmented]
+    return line + (f' (not for {", ".join(skipped)}: the UperNet takes a ViT)'
+                   if skipped else '')
 
 
 def reused_stages(runs: Dict[str, List[dict]]) -> str:

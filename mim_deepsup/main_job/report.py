@@ -10,12 +10,12 @@ import numpy as np
 
 from ..analysis.reconstruction import denormalise
 from ..analysis.reports import figure, save_figure, write_json, write_text
-from .claims import judge, last_blocks, spread
+from .claims import judge, label, last_blocks, spread
 
-LABELS = {'mae': 'MAE', 'deepmim': 'DeepMIM', 'ddae': 'DDAE', 'lut': 'LUT',
-          'ddae-lut': 'DDAE + LUT'}
 COLOURS = {'mae': 'black', 'deepmim': 'tab:blue', 'ddae': 'tab:green', 'lut': 'tab:red',
-           'ddae-lut': 'tab:purple'}
+           'ddae-lut': 'tab:purple', 'maskfeat': 'tab:brown',
+           'deepmim-maskfeat': 'tab:cyan', 'ddae-maskfeat': 'tab:olive',
+           'simmim': 'tab:orange', 'deepmim-simmim': 'tab:pink', 'ddae-simmim': 'gold'}
 #: the summary table's columns: (title, one run's result -> number, format)
 COLUMNS = [
     ('k-NN top-1 (%)', lambda r: r['evaluate']['knn'], '.2f'),
@@ -25,10 +25,6 @@ COLUMNS = [
     ('final-decoder loss', lambda r: float(np.mean(r['pretrain']['mim_losses'][-20:])), '.4f'),
     ('step (s)', lambda r: r['pretrain']['step_time'], '.3f'),
 ]
-
-
-def label(method: str) -> str:
-    return LABELS.get(method, method)
 
 
 def _cell(stats: Optional[dict], fmt: str) -> str:
@@ -61,16 +57,16 @@ def summary_markdown(table: Dict[str, dict], seeds: int) -> str:
 
 
 def claims_markdown(rows: List[dict]) -> str:
-    lines = ['| method | claim | measured | method | MAE | difference | verdict |',
+    lines = ['| method | claim | measured | method | baseline | difference | verdict |',
              '|---|---|---|---|---|---|---|']
     for row in rows:
+        head = f'| {label(row["method"])} | {row["claim"]} | {row["metric"]} '
         if 'value' not in row:
-            lines.append(f'| {label(row["method"])} | {row["claim"]} | {row["metric"]} '
-                         f'| - | - | - | {row["verdict"]} |')
+            lines.append(head + f'| - | - | - | {row["verdict"]} |')
             continue
-        lines.append(f'| {label(row["method"])} | {row["claim"]} | {row["metric"]} '
-                     f'| {_cell(row["value"], ".2f")} | {_cell(row["mae"], ".2f")} '
-                     f'| {row["difference"]:+.2f} ± {row["se"]:.2f} | **{row["verdict"]}** |')
+        lines.append(head + f'| {_cell(row["value"], ".2f")} | {label(row["baseline"])} '
+                     f'{_cell(row["base"], ".2f")} | {row["difference"]:+.2f} ± '
+                     f'{row["se"]:.2f} | **{row["verdict"]}** |')
     return '\n'.join(lines)
 
 
@@ -80,7 +76,10 @@ def claims_markdown(rows: List[dict]) -> str:
 
 
 def _per_block(ax, runs, key: str, references: Optional[dict], ylabel: str) -> None:
+    """One line per method that measured ``key`` (a Swin has no attention distances)."""
     for method, results in runs.items():
+        if results[0]['evaluate'][key] is None:
+            continue
         values = np.array([r['evaluate'][key] for r in results])  # (seeds, L)
         blocks = np.arange(1, values.shape[1] + 1)
         ax.errorbar(blocks, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1
@@ -110,7 +109,8 @@ def plot_knn_blocks(path, runs, references) -> str:
 def plot_aad_blocks(path, runs, references) -> str:
     fig, ax = figure(6, 4)
     _per_block(ax, runs, 'aad_blocks', references, 'average attention distance (px)')
-    blocks = last_blocks(len(next(iter(runs.values()))[0]['evaluate']['aad_blocks']))
+    blocks = last_blocks(len(references['untrained']['aad_blocks'][0]) if references else
+                         max(len(r[0]['evaluate']['aad_blocks'] or ()) for r in runs.values()))
     ax.axvspan(blocks[0] - 0.5, blocks[-1] + 0.5, color='0.9', zorder=0)
     ax.set_title('Attention distance of every block (shaded: the claims\' last blocks)',
                  fontsize=9)
@@ -130,7 +130,7 @@ def plot_losses(path, runs) -> str:
             smooth = np.convolve(mean, np.ones(window) / window, mode='valid')
             ax.plot(np.arange(len(smooth)) + window, smooth, color=COLOURS.get(method),
                     label=label(method))
-    axes[0].set(xlabel='iteration', ylabel='final-decoder pixel loss',
+    axes[0].set(xlabel='iteration', ylabel='final-decoder loss (its own target)',
                 title='MIM loss of the final decoder (DDAE: distance-weighted)')
     axes[1].set(xlabel='iteration', ylabel='total loss', title='Total loss (all terms)')
     for ax in axes:
@@ -142,25 +142,28 @@ def plot_losses(path, runs) -> str:
 
 
 def plot_reconstructions(path, runs) -> str:
-    """Rows: validation images; columns: the image, the masked input, and each method's
-    final-decoder reconstruction (its first seed's run), visible patches pasted in."""
+    """Rows: validation images; columns: the image, and for each method whose final
+    decoder predicts pixels its reconstruction (its first seed's run), visible patches
+    pasted in, after the masked input (once for methods with the same mask: the same
+    seed on the same grid)."""
     import torch
     loaded = {m: np.load(results[0]['evaluate']['reconstruction'])
-              for m, results in runs.items()}
+              for m, results in runs.items() if results[0]['evaluate']['reconstruction']}
     first = next(iter(loaded.values()))
-    images, patch = torch.from_numpy(first['images']), int(first['patch_size'])
-    masks_equal = all(np.array_equal(a['mask'], first['mask']) for a in loaded.values())
-    columns = [('image', denormalise(images))]
+    columns = [('image', denormalise(torch.from_numpy(first['images'])))]
+    previous = None  # a masked-input column before each group of methods with one mask
     for method, arrays in loaded.items():
-        if method == next(iter(loaded)) or not masks_equal:
+        if previous is None or not np.array_equal(arrays['mask'], previous):
+            images, patch = torch.from_numpy(arrays['images']), int(arrays['patch_size'])
             mask = torch.from_numpy(arrays['mask'])
             side = int(round(mask.shape[1]**0.5))
             shown = mask.view(-1, 1, side, side).repeat_interleave(patch, 2) \
                 .repeat_interleave(patch, 3)
-            title = 'masked input' if masks_equal else f'{label(method)} mask'
-            columns.append((title, denormalise(images * (1 - shown))))
+            columns.append(('masked input', denormalise(images * (1 - shown))))
+            previous = arrays['mask']
         columns.append((label(method), denormalise(torch.from_numpy(arrays['final']))))
-    fig, _ = figure(1.3 * len(columns), 1.35 * len(images))
+    images = first['images']
+    fig, _ = figure(1.5 * len(columns), 1.35 * len(images))
     fig.clf()
     for i in range(len(images)):
         for j, (title, pixels) in enumerate(columns):
@@ -174,21 +177,27 @@ def plot_reconstructions(path, runs) -> str:
 
 
 def plot_scores(path, runs) -> str:
-    """k-NN, linear probe and mIoU per method: each seed a dot, the mean a bar."""
+    """k-NN, linear probe and mIoU per method: each seed a dot, the mean a bar (the
+    methods that measured it: a Swin has no UperNet run)."""
     panels = [(t, v) for t, v, _ in COLUMNS[:4]
-              if all(v(r) is not None for rs in runs.values() for r in rs)]
+              if any(v(r) is not None for rs in runs.values() for r in rs)]
     fig, _ = figure(3.2 * len(panels), 3.4)
     fig.clf()
+    names = list(runs)
     for k, (title, value) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
-        for i, (method, results) in enumerate(runs.items()):
-            values = [value(r) for r in results]
+        shown = []
+        for i, method in enumerate(names):
+            values = [value(r) for r in runs[method]]
+            if None in values:
+                continue
             ax.bar(i, np.mean(values), color=COLOURS.get(method), alpha=0.35)
             ax.scatter([i] * len(values), values, color=COLOURS.get(method), s=14)
-        ax.set_xticks(range(len(runs)), [label(m) for m in runs], rotation=30, fontsize=8)
-        lows = [value(r) for rs in runs.values() for r in rs]
-        pad = max(1.0, (max(lows) - min(lows)) * 0.3)
-        ax.set_ylim(min(lows) - pad, max(lows) + pad)
+            shown += values
+        ax.set_xticks(range(len(names)), [label(m) for m in names], rotation=40,
+                      ha='right', fontsize=8)
+        pad = max(1.0, (max(shown) - min(shown)) * 0.3)
+        ax.set_ylim(min(shown) - pad, max(shown) + pad)
         ax.set_title(title, fontsize=9)
     save_figure(path, fig)
     return path
@@ -216,8 +225,10 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
         scores=plot_scores(osp.join(out_dir, 'scores.png'), runs),
         knn_blocks=plot_knn_blocks(osp.join(out_dir, 'knn_blocks.png'), runs, references),
         aad_blocks=plot_aad_blocks(osp.join(out_dir, 'aad_blocks.png'), runs, references),
-        reconstructions=plot_reconstructions(osp.join(out_dir, 'reconstructions.png'), runs),
         losses=plot_losses(osp.join(out_dir, 'losses.png'), runs))
+    if any(results[0]['evaluate']['reconstruction'] for results in runs.values()):
+        figures['reconstructions'] = plot_reconstructions(
+            osp.join(out_dir, 'reconstructions.png'), runs)
     table = summary(runs)
     rows = judge(runs, list(runs))
     seeds = min(len(r) for r in runs.values())
@@ -237,7 +248,7 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
                 f'initialised as the MAE config does, mean over {seeds} seeds).')
     degenerate = background_only(runs, seg_classes) if seg_classes else 0
     if degenerate:
-        total = sum(len(results) for results in runs.values())
+        total = sum(1 for results in runs.values() for r in results if 'segment' in r)
         refs += (f'\n\n**{degenerate} of {total} UperNet runs predict background '
                  f'everywhere** (mIoU = aAcc / classes): their mIoU cannot tell the methods '
                  f'apart (docs/main_job.md).')
@@ -253,7 +264,8 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
         '## Figures',
         '![scores](scores.png)\n\n![k-NN per block](knn_blocks.png)\n\n'
         '![attention distance per block](aad_blocks.png)\n\n'
-        '![reconstructions](reconstructions.png)\n\n![losses](losses.png)',
+        + ('![reconstructions](reconstructions.png)\n\n' if 'reconstructions' in figures
+           else '') + '![losses](losses.png)',
     ])
     write_text(osp.join(out_dir, 'report.md'), text + '\n')
     return data

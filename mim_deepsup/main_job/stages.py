@@ -5,8 +5,8 @@ disk when its inputs have not changed.
   and every iteration's losses;
 - **evaluate**: the student encoder on frozen features: k-NN top-1 of the final features
   (all training labels, and 10 per class), a linear probe, the k-NN of every block's
-  output and every block's average attention distance, and the final decoder's
-  reconstructions of fixed validation images;
+  output and (a ViT's) every block's average attention distance, and (pixel targets) the
+  final decoder's reconstructions of fixed validation images;
 - **segment**: the converted encoder fine-tuned in the tiny UperNet, mIoU on validation.
 
 A stage writes ``<stage>.json`` (atomically) holding its result and a key, the hash of
@@ -231,10 +231,12 @@ def load_split(data: str, size: int):
     return train, val
 
 
-def frozen_evaluation(encoder, facts: dict, train, val) -> dict:
-    """k-NN (final features, and every block's), 10-per-class k-NN, linear probe and
-    per-block attention distances of ``encoder`` (one analysis of an encoder, also used
-    for the untrained reference)."""
+def frozen_evaluation(encoder, train, val) -> dict:
+    """k-NN (final features, and every block's), 10-per-class k-NN, linear probe and, for
+    a ViT, per-block attention distances of ``encoder`` (one of our tapped backbones; one
+    analysis of an encoder, also used for the untrained reference). A Swin's attention
+    stays within its windows: its ``aad_blocks`` is None."""
+    from ..analysis.encoder import has_cls_token
     from ..analysis.metrics import knn_accuracy, linear_probe_accuracy
     from ..analysis.reports import analyse, block_features
     num_classes = len(train[2])
@@ -242,7 +244,11 @@ def frozen_evaluation(encoder, facts: dict, train, val) -> dict:
     (train_x, train_y), (val_x, val_y) = (features[0], train[1]), (features[1], val[1])
     few = [knn_accuracy(train_x['final'][idx], train_y[idx], val_x['final'], val_y,
                         num_classes) for idx in _few_shot_subsets(train_y, num_classes)]
-    aad = analyse(encoder, facts, val[0][:NUM_AAD_IMAGES], which=('aad', ))['aad']
+    aad = None
+    if has_cls_token(encoder):  # a ViT: attention over the whole image
+        facts = encoder.facts()
+        aad = analyse(encoder, dict(grid=facts['patch_grid'], patch_size=facts['patch_size']),
+                      val[0][:NUM_AAD_IMAGES], which=('aad', ))['aad']
     return dict(
         knn=knn_accuracy(train_x['final'], train_y, val_x['final'], val_y, num_classes),
         knn_few_shot=float(np.mean(few)) if few else None,
@@ -250,15 +256,22 @@ def frozen_evaluation(encoder, facts: dict, train, val) -> dict:
                                      num_classes),
         knn_blocks=[knn_accuracy(a, train_y, b, val_y, num_classes)
                     for a, b in zip(train_x['blocks'], val_x['blocks'])],
-        aad_blocks=[float(np.mean(heads)) for heads in aad],
+        aad_blocks=None if aad is None else [float(np.mean(heads)) for heads in aad],
         num_train=len(train_y), num_val=len(val_y), classes=list(train[2]))
 
 
 def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Report) -> dict:
-    """The frozen-feature evaluations of the run's checkpoint, and its reconstructions
-    (``reconstruction.npz``)."""
-    from ..analysis.encoder import load_encoder
-    from ..analysis.reconstruction import load_pretraining_model, reconstruct
+    """The frozen-feature evaluations of the run's student encoder and, when its final
+    decoder predicts pixels (MAE family, SimMIM), its reconstructions
+    (``reconstruction.npz``; else None)."""
+    from ..analysis.reconstruction import (
+        build_pretraining_model,
+        predicts_pixels,
+        pretraining_config,
+        reconstruct,
+        reconstruct_simmim,
+        simmim_mask_generator,
+    )
     key = digest(dict(checkpoint=checkpoint_sha256, data=spec.data_key,
                       few_shot=(FEW_SHOT, FEW_SHOT_DRAWS), aad=NUM_AAD_IMAGES,
                       reconstructed=(NUM_RECONSTRUCTED, RECONSTRUCTION_SEED)))
@@ -267,25 +280,30 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     if result is not None:
         return dict(result, reused=True)
     report('evaluate', 0, 3)
-    encoder, facts = load_encoder(checkpoint)
-    train, val = load_split(spec.data, facts['img_size'])
+    model = build_pretraining_model(checkpoint)
+    encoder, facts = model.backbone, model.backbone.facts()
+    train, val = load_split(spec.data, facts['patch_grid'][0] * facts['patch_size'])
     report('evaluate', 1, 3)
-    result = frozen_evaluation(encoder, facts, train, val)
+    result = frozen_evaluation(encoder, train, val)
     report('evaluate', 2, 3)
-    model = load_pretraining_model(checkpoint)
     result['taps'] = {name: list(getattr(c, 'taps', ()))
                       for name, c in model.supervisions.items()}
-    labels = val[1].tolist()
-    first = [labels.index(c) for c in range(len(val[2])) if c in labels][:NUM_RECONSTRUCTED]
-    images = val[0][first]
-    recon = reconstruct(model, images, seed=RECONSTRUCTION_SEED)
-    arrays = dict(images=images.numpy(), mask=recon['mask'].numpy(),
-                  final=recon['images']['final'].numpy(),
-                  patch_size=np.array(facts['patch_size']))
-    npz = osp.join(spec.run_dir, 'reconstruction.npz')
-    atomic_write(npz, lambda f: np.savez(f, **arrays))
-    result.update(reconstruction=npz,
-                  reconstruction_mse=float(recon['errors']['final'].mean()))
+    result.update(reconstruction=None, reconstruction_mse=None)
+    cfg = pretraining_config(checkpoint)
+    if predicts_pixels(cfg.model) or cfg.model.type == 'ComposableSimMIM':
+        labels = val[1].tolist()
+        first = [labels.index(c) for c in range(len(val[2])) if c in labels]
+        images = val[0][first[:NUM_RECONSTRUCTED]]
+        recon = reconstruct(model, images, seed=RECONSTRUCTION_SEED) \
+            if predicts_pixels(cfg.model) else \
+            reconstruct_simmim(model, images, simmim_mask_generator(cfg), RECONSTRUCTION_SEED)
+        arrays = dict(images=images.numpy(), mask=recon['mask'].numpy(),
+                      final=recon['images']['final'].numpy(),
+                      patch_size=np.array(facts['patch_size']))
+        npz = osp.join(spec.run_dir, 'reconstruction.npz')
+        atomic_write(npz, lambda f: np.savez(f, **arrays))
+        result.update(reconstruction=npz,
+                      reconstruction_mse=float(recon['errors']['final'].mean()))
     report('evaluate', 3, 3)
     return dict(_store(path, key, result), reused=False)
 

@@ -1,0 +1,6 @@
+# MaskFeat in the main job: the tiny MaskFeat config with the job's data and schedule.
+_base_ = ['../maskfeat/maskfeat_vit-tiny-p4_1xb32-20e_demo.py', './digits_recipe.py']
+
+train_dataloader = {{_base_.job_train_dataloader}}
+param_scheduler = {{_base_.job_param_scheduler}}
+train_cfg = {{_base_.job_train_cfg}}
