@@ -32,6 +32,7 @@ DEEPMIM_HOG = config('deepmim', 'deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py')
 DDAE_HOG = config('ddae', 'ddae-hog_vit-tiny-p4_1xb32-20e_demo.py')
 PIXMIM = config('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py')
 DEEPMIM_PIXMIM = config('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
+LUT_PIXMIM = config('lut', 'lut_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
 LOW_FREQ = dict(_delete_=True, type='LowFreqPixelTarget', radius=6, img_size=32)
 
 MISSING = '/nonexistent/dir'
@@ -214,6 +215,9 @@ ROWS = [
         ValueError, r'> 0, got 0'),
     row('LowFreqPixelTarget another image size', PIXMIM, 'model.target_generator.img_size',
         224, ValueError, r"images' size \(32, 32\), got \(224, 224\)"),
+    row('LowFreqPixelTarget another image size than LUT\'s views', LUT_PIXMIM,
+        'model.target_generator.img_size', 64, ValueError,
+        r"images' size \(32, 32\), got \(64, 64\)"),
     row('LowFreqPixelTarget with a feature head', DDAE_HOG, 'model.target_generator',
         LOW_FREQ, ValueError, r'LowFreqPixelTarget gives images.*pixel head.*got MIMHead',
         names='model.head'),

@@ -23,9 +23,13 @@ METHODS = {
     'ddae': ('ddae', 'ddae_vit-tiny-p4_1xb32-20e_demo.py'),
     'lut': ('lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-hog': ('deepmim', 'deepmim-hog_vit-tiny-p4_1xb32-20e_demo.py'),
+    'ddae-hog': ('ddae', 'ddae-hog_vit-tiny-p4_1xb32-20e_demo.py'),
+    'deepmim-dino': ('deepmim', 'deepmim-dino_vit-tiny-p4_1xb32-20e_demo.py'),
     'ddae-dino': ('ddae', 'ddae-dino_vit-tiny-p4_1xb32-20e_demo.py'),
+    'pixmim': ('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-pixmim': ('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
     'ddae-pixmim': ('ddae', 'ddae_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
+    'lut-pixmim': ('lut', 'lut_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
     'simmim': ('simmim', 'simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-simmim': ('deepmim', 'deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'ddae-simmim': ('ddae', 'ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
@@ -120,7 +124,7 @@ def test_two_processes_equal_one_process_of_the_same_global_batch(method, demo_d
     (gloo, tools/dist_train.sh), the same seed on both ranks (as our MAE base sets)."""
     cfg = tiny_runner_cfg(demo_data, tmp_path / 'one', config=osp.join(ROOT, 'configs',
                                                                        *METHODS[method]))
-    fixed_pipeline(cfg, 2 if method == 'lut' else 1)
+    fixed_pipeline(cfg, 2 if method.startswith('lut') else 1)
     cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True, seed=0)
     cfg.custom_imports.imports = ['mim_deepsup', 'mim_deepsup.testing']
     cfg.custom_hooks = [*cfg.custom_hooks, dict(type='RecordRankHook')]

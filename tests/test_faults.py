@@ -35,6 +35,7 @@ TINY = {name: osp.join(ROOT, 'configs', *path) for name, path in {
     'pixmim': ('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-pixmim': ('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
     'ddae-pixmim': ('ddae', 'ddae_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
+    'lut-pixmim': ('lut', 'lut_pixmim_vit-tiny-p4_1xb32-20e_demo.py'),
     'simmim': ('simmim', 'simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'deepmim-simmim': ('deepmim', 'deepmim_simmim_swin-tiny-p4_1xb32-20e_demo.py'),
     'ddae-simmim': ('ddae', 'ddae_simmim_swin-tiny-p4_1xb32-20e_demo.py'),

@@ -16,6 +16,8 @@ DEEPMIM_DINO = config_path('deepmim', 'deepmim-dino_vit-tiny-p4_1xb32-20e_demo.p
 PIXMIM = config_path('pixmim', 'pixmim_vit-tiny-p4_1xb32-20e_demo.py')
 DEEPMIM_PIXMIM = config_path('deepmim', 'deepmim_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
 DDAE_PIXMIM = config_path('ddae', 'ddae_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
+LUT = config_path('lut', 'lut_vit-tiny-p4_1xb32-20e_demo.py')
+LUT_PIXMIM = config_path('lut', 'lut_pixmim_vit-tiny-p4_1xb32-20e_demo.py')
 
 
 def images(batch=4, size=32, seed=1):
@@ -252,3 +254,27 @@ def test_every_pixel_decoder_regresses_the_low_frequency_patches(path):
     # the input's patches would give another loss, far outside the tolerance above
     other = masked_mse(pred, model.head.construct_target(x), mask)
     assert (losses['loss_mim'] - other).abs() > 1e-3
+
+
+def test_lut_on_pixmim_regresses_the_mim_views_low_frequency_image():
+    """LUT with PixMIM's target: the final decoder regresses the low-frequency norm-pix
+    patches of the MIM view (view 1); LUT's own term is the plain LUT config's, for the
+    same weights and masks."""
+    ours, plain = build_model(model_config(LUT_PIXMIM)), build_model(model_config(LUT))
+    assert not plain.load_state_dict(ours.state_dict(), strict=False).missing_keys
+    ours.train()
+    plain.train()
+    views = [images(seed=1), images(seed=2)]
+    torch.manual_seed(5)
+    losses = ours.loss(views, samples())
+    torch.manual_seed(5)
+    plain_losses = plain.loss(views, samples())
+    torch.testing.assert_close(losses['loss_lut'], plain_losses['loss_lut'])
+    torch.manual_seed(5)
+    state = ours.compute_state(views)  # the same masks as the loss's pass
+    torch.testing.assert_close(state.pixels, released_low_freq(views[0], 6), atol=1e-5,
+                               rtol=1e-5)
+    pred = ours.neck(state.latent, state.ids_restore)
+    expected = ours.head.loss(pred, released_low_freq(views[0], 6), state.mask)
+    torch.testing.assert_close(losses['loss_mim'], expected, atol=1e-6, rtol=1e-5)
+    assert (losses['loss_mim'] - plain_losses['loss_mim']).abs() > 1e-3
