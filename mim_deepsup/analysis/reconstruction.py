@@ -1,6 +1,6 @@
 """Reconstructions of a pretraining checkpoint: the final decoder's and each pixel-predicting
 auxiliary decoder's, for one mask, with DDAE's dynamic weight map of that mask."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -156,6 +156,19 @@ def reconstruct_simmim(model: torch.nn.Module, images: torch.Tensor, mask_genera
     return dict(mask=mask.flatten(1).float(), images=dict(final=pred * shown + images *
                                                           (1 - shown)),
                 errors=dict(final=error))
+
+
+def reconstruct_any(model: torch.nn.Module, cfg, images: torch.Tensor,
+                    seed: int = 0) -> Optional[Dict[str, object]]:
+    """The final decoder's reconstructions of ``images`` by ``model`` (built from ``cfg``,
+    the config its checkpoint carries) under the masks of ``seed``: :func:`reconstruct`
+    for the MAE family with pixel targets, :func:`reconstruct_simmim` for SimMIM (its
+    pipeline's masks); None for a model that predicts no pixels (HOG, features, codes)."""
+    if predicts_pixels(cfg.model):
+        return reconstruct(model, images, seed=seed)
+    if cfg.model.type == 'ComposableSimMIM':
+        return reconstruct_simmim(model, images, simmim_mask_generator(cfg), seed)
+    return None
 
 
 def denormalise(images: torch.Tensor) -> torch.Tensor:

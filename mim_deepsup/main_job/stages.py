@@ -266,11 +266,8 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     (``reconstruction.npz``; else None)."""
     from ..analysis.reconstruction import (
         build_pretraining_model,
-        predicts_pixels,
         pretraining_config,
-        reconstruct,
-        reconstruct_simmim,
-        simmim_mask_generator,
+        reconstruct_any,
     )
     key = digest(dict(checkpoint=checkpoint_sha256, data=spec.data_key,
                       few_shot=(FEW_SHOT, FEW_SHOT_DRAWS), aad=NUM_AAD_IMAGES,
@@ -288,15 +285,13 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     report('evaluate', 2, 3)
     result['taps'] = {name: list(getattr(c, 'taps', ()))
                       for name, c in model.supervisions.items()}
+    labels = val[1].tolist()
+    first = [labels.index(c) for c in range(len(val[2])) if c in labels]
+    images = val[0][first[:NUM_RECONSTRUCTED]]
+    recon = reconstruct_any(model, pretraining_config(checkpoint), images,
+                            seed=RECONSTRUCTION_SEED)
     result.update(reconstruction=None, reconstruction_mse=None)
-    cfg = pretraining_config(checkpoint)
-    if predicts_pixels(cfg.model) or cfg.model.type == 'ComposableSimMIM':
-        labels = val[1].tolist()
-        first = [labels.index(c) for c in range(len(val[2])) if c in labels]
-        images = val[0][first[:NUM_RECONSTRUCTED]]
-        recon = reconstruct(model, images, seed=RECONSTRUCTION_SEED) \
-            if predicts_pixels(cfg.model) else \
-            reconstruct_simmim(model, images, simmim_mask_generator(cfg), RECONSTRUCTION_SEED)
+    if recon is not None:
         arrays = dict(images=images.numpy(), mask=recon['mask'].numpy(),
                       final=recon['images']['final'].numpy(),
                       patch_size=np.array(facts['patch_size']))
