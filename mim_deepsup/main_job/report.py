@@ -194,6 +194,8 @@ def plot_scores(path, runs) -> str:
             ax.bar(i, np.mean(values), color=COLOURS.get(method), alpha=0.35)
             ax.scatter([i] * len(values), values, color=COLOURS.get(method), s=14)
             shown += values
+        if not shown:
+            continue
         ax.set_xticks(range(len(names)), [label(m) for m in names], rotation=40,
                       ha='right', fontsize=8)
         pad = max(1.0, (max(shown) - min(shown)) * 0.3)
@@ -244,8 +246,8 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
     if references is not None:
         refs = (f'\n\nReferences on the same data: k-NN of raw pixels '
                 f'{references["pixels_knn"]:.2f} %, of the untrained ViT '
-                f'{np.mean(references["untrained"]["knn"]):.2f} % (same architecture, '
-                f'initialised as the MAE config does, mean over {seeds} seeds).')
+                f'{np.mean(references["untrained"]["knn"]):.2f} % (the MAE config\'s ViT, '
+                f'as it initialises it, mean over {seeds} seeds; no Swin reference).')
     degenerate = background_only(runs, seg_classes) if seg_classes else 0
     if degenerate:
         total = sum(1 for results in runs.values() for r in results if 'segment' in r)
