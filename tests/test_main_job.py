@@ -11,7 +11,6 @@ from PIL import Image
 
 from mim_deepsup.analysis.metrics import linear_probe_accuracy
 from mim_deepsup.datasets.digits import SEG_DIGIT_CLASSES, digit_canvas, write_digit_data
-from mim_deepsup.main_job.claims import judge, last_blocks, spread, verdict
 from mim_deepsup.main_job.job import main
 
 # the main job's runs on the digits
@@ -67,72 +66,6 @@ def test_digit_canvas_labels_each_digit_by_its_class():
     assert 2 <= used <= 4 and (label >= 2).sum() == used * 64
 
 
-def test_verdicts_from_hand_computed_spreads():
-    method, mae = spread([80.0, 82.0, 84.0]), spread([70.0, 71.0, 72.0])
-    assert method['mean'] == 82.0 and method['std'] == 2.0 and mae['std'] == 1.0
-    # difference 11, se = sqrt(4/3 + 1/3) = 1.29: holds
-    result = verdict(method, mae, sign=1)
-    assert result['difference'] == pytest.approx(11.0)
-    assert result['se'] == pytest.approx((5 / 3)**0.5)
-    assert result['verdict'] == 'holds'
-    assert verdict(method, mae, sign=-1)['verdict'] == 'does not hold'
-    assert verdict(spread([71.0, 73.0, 75.0]), mae, 1)['verdict'] == 'within noise'  # 2 < 2.58
-    assert verdict(spread([80.0]), spread([70.0]), 1)['verdict'] == 'one seed'
-    assert verdict(spread([8.4] * 3), spread([8.4] * 3), 1)['verdict'] == 'no difference'
-    assert last_blocks(6) == [5, 6] and last_blocks(12) == [9, 10, 11, 12]
-
-
-def test_claims_read_the_runs_blocks():
-    def run(knn_blocks, aad_blocks, knn, miou, taps=()):
-        return dict(evaluate=dict(knn_blocks=knn_blocks, aad_blocks=aad_blocks, knn=knn,
-                                  taps={'deepmim': list(taps)} if taps else {}),
-                    segment=dict(miou=miou))
-    mae = [run([10, 20, 30, 40, 50, 60], [5, 5, 5, 5, 8, 8], 60 + s, 30 + s) for s in range(3)]
-    deepmim = [run([10, 20, 35, 45, 55, 61], [5] * 6, 61 + s, 29 + s, taps=(3, 4, 5))
-               for s in range(3)]
-    ddae = [run([10] * 6, [5, 5, 5, 5, 4, 4 + 0.1 * s], 40 + s, 30 + s) for s in range(3)]
-    rows = {(r['method'], r['claim']): r for r in judge(
-        dict(mae=mae, deepmim=deepmim, ddae=ddae), ['mae', 'deepmim', 'ddae'])}
-    inter = rows[('deepmim', "intermediate blocks' k-NN above MAE's")]
-    assert inter['value']['mean'] == pytest.approx(45.0)  # blocks 3-5: 35, 45, 55
-    assert inter['base']['mean'] == pytest.approx(40.0)  # 30, 40, 50
-    assert inter['verdict'] == 'holds'  # no spread over seeds, a difference of 5
-    local = rows[('ddae', "deep blocks more local than MAE's")]
-    assert local['value']['mean'] == pytest.approx(4.05)  # blocks 5, 6 (last third)
-    assert local['difference'] == pytest.approx(8 - 4.05) and local['verdict'] == 'holds'
-    assert rows[('ddae', "k-NN above MAE's")]['verdict'] == 'does not hold'
-    assert rows[('deepmim', "mIoU above MAE's")]['verdict'] == 'within noise'  # -1 +- 0.82
-
-
-def test_a_technique_on_another_framework_is_judged_against_that_framework():
-    def run(knn, aad_blocks=None, segment=True):
-        return dict(evaluate=dict(knn_blocks=[knn] * 8, aad_blocks=aad_blocks, knn=knn,
-                                  taps={'deepmim': [4, 5, 7]}),
-                    **(dict(segment=dict(miou=knn)) if segment else {}))
-    runs = dict(mae=[run(90.0 + s, [5.0] * 6) for s in range(3)],  # MAE, far above both
-                simmim=[run(50.0 + s, segment=False) for s in range(3)],
-                **{'deepmim-simmim': [run(60.0 + s, segment=False) for s in range(3)],
-                   'ddae-simmim': [run(40.0 + s, segment=False) for s in range(3)]})
-    rows = {(r['method'], r['claim']): r for r in judge(runs, list(runs))}
-    assert set(rows) == {
-        ('deepmim-simmim', "intermediate blocks' k-NN above SimMIM's"),
-        ('deepmim-simmim', "final k-NN above SimMIM's"),
-        ('deepmim-simmim', "mIoU above SimMIM's"),
-        ('ddae-simmim', "deep blocks more local than SimMIM's"),
-        ('ddae-simmim', "k-NN above SimMIM's"), ('ddae-simmim', "mIoU above SimMIM's")}
-    final = rows[('deepmim-simmim', "final k-NN above SimMIM's")]
-    assert final['baseline'] == 'simmim' and final['base']['mean'] == 51.0
-    assert final['difference'] == 10.0 and final['verdict'] == 'holds'
-    assert rows[('ddae-simmim', "k-NN above SimMIM's")]['verdict'] == 'does not hold'
-    # a Swin has no attention distances and no UperNet run: nothing to compare
-    assert rows[('ddae-simmim', "deep blocks more local than SimMIM's")]['verdict'] == \
-        'not measured'
-    assert rows[('deepmim-simmim', "mIoU above SimMIM's")]['verdict'] == 'not measured'
-    # without its baseline's runs a method makes no claims
-    assert judge(dict(mae=runs['mae'], **{'deepmim-simmim': runs['deepmim-simmim']}),
-                 ['mae', 'deepmim-simmim']) == []
-
-
 def test_a_method_without_its_baseline_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(['--methods', 'mae', 'deepmim-maskfeat'])
@@ -175,14 +108,20 @@ def test_quick_job_reports_its_runs(tmp_path):
     report = main(args)
     with open(work / 'report.json') as f:
         assert json.load(f)['summary'] == json.loads(json.dumps(report['summary']))
-    for name in ('report.md', 'scores.png', 'knn_blocks.png', 'aad_blocks.png',
-                 'reconstructions.png', 'losses.png'):
+    for name in ('report.md', 'curves.png', 'scores.png', 'knn_blocks.png',
+                 'aad_blocks.png', 'reconstructions.png', 'losses.png'):
         assert (work / name).stat().st_size > 0
     mae = report['runs']['mae']
     for run in mae:  # the report's numbers are the runs' own
         with open(work / 'mae' / f'seed{run["seed"]}' / 'evaluate.json') as f:
             assert json.load(f)['result']['knn'] == run['evaluate']['knn']
-    assert len(report['claims']) == 9
+    assert len(report['claims']) == 12  # 4 claims of each technique
+    # the curve: the untrained start and 4 points, the last after the last iteration
+    curve = mae[0]['pretrain']['curve']
+    assert [p['iter'] for p in curve] == [0, 32, 64, 96, 128]
+    assert {r['claim'] for r in report['curve_claims']} == {
+        "intermediate blocks' k-NN above MAE's", "final k-NN above MAE's",
+        "k-NN above MAE's"}
     # a changed checkpoint is evaluated anew; everything else is reused
     checkpoint = mae[1]['pretrain']['checkpoint']
     state = torch.load(checkpoint, weights_only=True)
@@ -200,21 +139,26 @@ def test_quick_job_reports_its_runs(tmp_path):
     assert changed[0]['evaluate']['reused']
     assert result(changed[0]['evaluate']) == result(mae[0]['evaluate'])
     for a, b in zip(again['runs']['lut'], report['runs']['lut']):
-        assert all(a[stage]['reused'] for stage in ('pretrain', 'evaluate', 'segment'))
+        assert all(a[stage]['reused'] for stage in ('pretrain', 'evaluate', 'finetune',
+                                                    'segment'))
         assert result(a['evaluate']) == result(b['evaluate'])
+        assert result(a['finetune']) == result(b['finetune'])
         assert result(a['segment']) == result(b['segment'])
 
 
 @pytest.mark.slow
 def test_mae_on_the_digits_learns_more_than_an_untrained_vit(tmp_path):
-    """768 iterations of MAE (the quick digits, 24 epochs, one seed): its k-NN must beat
-    the untrained ViT's; with nothing learned (e.g. a learning rate of 0) it does not.
+    """768 iterations of MAE (the quick digits, 24 epochs, one seed): its k-NN and its
+    fine-tuning must beat the untrained ViT's; with nothing learned (e.g. a learning rate
+    of 0) they do not.
     (The default job's MAE: 60.5 % against 41.4 % untrained.)"""
     report = main(['--quick', '--methods', 'mae', '--seeds', '1', '--epochs', '24',
                    '--work-dir', str(tmp_path / 'job'), '--digits', str(tmp_path / 'digits')])
-    untrained = report['references']['untrained']['knn'][0]
-    trained = report['runs']['mae'][0]['evaluate']['knn']
-    assert trained > untrained + 5, (trained, untrained)
+    untrained = report['references']['untrained']
+    trained = report['runs']['mae'][0]
+    assert trained['evaluate']['knn'] > untrained['knn'][0] + 5, (trained, untrained)
+    # fine-tuned on the same 100 labels, the pretrained ViT beats the untrained one
+    assert trained['finetune']['top1'] > untrained['finetune'][0] + 5, (trained, untrained)
 
 
 def flat(value, prefix=''):
@@ -250,8 +194,9 @@ JOB_CONFIGS = {  # method -> (its job config, the tiny config it inherits)
 
 
 def test_every_job_method_has_a_config_here():
-    from mim_deepsup.main_job.job import CONFIGS
-    assert {m: c for m, (c, _) in JOB_CONFIGS.items()} == CONFIGS
+    from mim_deepsup.main_job.methods import METHODS
+    assert {m: c for m, (c, _) in JOB_CONFIGS.items()} == \
+        {m: method.config for m, method in METHODS.items()}
 
 
 @pytest.mark.parametrize('method', list(JOB_CONFIGS))

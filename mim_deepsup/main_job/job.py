@@ -20,38 +20,26 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, List, Optional
 
 from ..fileio import REPO_ROOT as ROOT
-from .claims import BASELINES, label
+from .methods import DEFAULT_METHODS, METHODS, SEG_CONFIG, baseline, label
 from .stages import (
+    CURVE_POINTS,
     STAGES,
     RunSpec,
     console_to,
     digest,
+    finetune,
     init_worker,
+    labelled_subset,
     quiet_imports,
     read_classes,
     run,
 )
 
-CONFIGS = {  # method -> its job config (configs/main_job/)
-    'mae': 'mae_vit-tiny-p4_digits.py',
-    'deepmim': 'deepmim_vit-tiny-p4_digits.py',
-    'ddae': 'ddae_vit-tiny-p4_digits.py',
-    'lut': 'lut_vit-tiny-p4_digits.py',
-    'ddae-lut': 'ddae-lut_vit-tiny-p4_digits.py',
-    'maskfeat': 'maskfeat_vit-tiny-p4_digits.py',
-    'deepmim-maskfeat': 'deepmim_maskfeat_vit-tiny-p4_digits.py',
-    'ddae-maskfeat': 'ddae_maskfeat_vit-tiny-p4_digits.py',
-    'simmim': 'simmim_swin-tiny-p4_digits.py',
-    'deepmim-simmim': 'deepmim_simmim_swin-tiny-p4_digits.py',
-    'ddae-simmim': 'ddae_simmim_swin-tiny-p4_digits.py',
-}
-#: methods whose encoder the tiny UperNet (a ViT backbone) cannot take: no segment stage
-SWIN = ('simmim', 'deepmim-simmim', 'ddae-simmim')
-SEG_CONFIG = 'upernet_vit-tiny-p4_digits-seg-64x64.py'
-DEFAULT_METHODS = ('mae', 'deepmim', 'ddae', 'lut')
+FINETUNE_CONFIG = 'finetune_vit-tiny-p4_digits.py'
 #: the default job and --quick: seeds, and the data written when --data is not given
-DEFAULT = dict(seeds=3, epochs=None, seg_iters=None, digits=dict())
-QUICK = dict(seeds=2, epochs=4, seg_iters=10,
+DEFAULT = dict(seeds=3, epochs=None, seg_iters=None, finetune_epochs=None,
+               curve_points=CURVE_POINTS, digits=dict())
+QUICK = dict(seeds=2, epochs=4, seg_iters=10, finetune_epochs=None, curve_points=4,
              digits=dict(num_train=1000, num_val=250, seg_train=64, seg_val=32))
 LAYOUT = 'train/<class>/<image> and val/<class>/<image> (the same class folders in both)'
 
@@ -136,23 +124,33 @@ def prepare_data(args, settings: dict) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def references(data: str, data_key: str, config: str, seeds: List[int], out: str,
-               force: bool) -> dict:
-    """k-NN of raw pixels, and the frozen evaluation of the untrained tiny ViT (the MAE
-    config's initialisation) for each seed: what pretraining must beat."""
+def references(data: str, data_key: str, seeds: List[int], out: str, force: bool,
+               labelled: str, finetune_epochs: Optional[int]) -> dict:
+    """k-NN of raw pixels, and the untrained tiny ViT for each seed: its frozen
+    evaluation (the MAE config's initialisation) and its fine-tuning on the labelled
+    subset (the fine-tuning config's initialisation): what pretraining must beat."""
     import json
 
     from mmengine.config import Config
-    backbone = Config.fromfile(config).model.backbone
+    backbone = Config.fromfile(METHODS['mae'].path).model.backbone
     key = digest(dict(data=data_key, backbone=backbone.to_dict(), seeds=seeds))
     path = osp.join(out, 'references.json')
+    result = None
     if not force and osp.isfile(path):
         with open(path) as f:
             stored = json.load(f)
         if stored.get('key') == key:
-            return stored['result']
-    with console_to(osp.join(out, 'references.log')):  # mmengine's initialisation log
-        return _references(data, backbone, seeds, path, key)
+            result = stored['result']
+    with console_to(osp.join(out, 'references.log')):  # mmengine's logs
+        if result is None:
+            result = _references(data, backbone, seeds, path, key)
+        result['untrained']['finetune'] = [finetune(RunSpec(
+            method='untrained', seed=seed, pretrain_config='', seg_config='',
+            run_dir=osp.join(out, 'untrained', f'seed{seed}'), data=data, data_key=data_key,
+            finetune_config=config_path(FINETUNE_CONFIG), labelled=labelled,
+            finetune_epochs=finetune_epochs, force=force),
+            None, None, lambda *_: None)['top1'] for seed in seeds]
+    return result
 
 
 def _references(data, backbone, seeds, path, key) -> dict:
@@ -193,14 +191,20 @@ def stage_line(method: str, seed: int, stage: str, result: dict) -> str:
     again = ' (reused)' if result.get('reused') else ''
     if stage == 'pretrain':
         loss = sum(result['mim_losses'][-20:]) / len(result['mim_losses'][-20:])
+        curve = result['curve']
         return (head + f'pretrained {result["epochs"]} epochs ({result["iterations"]} '
-                f'iterations, {result["seconds"]:.0f} s), final-decoder loss {loss:.4f}'
-                + again)
+                f'iterations, {result["seconds"]:.0f} s), final-decoder loss {loss:.4f}, '
+                f'online k-NN {curve[0]["knn"]:.1f} -> {curve[-1]["knn"]:.1f} % '
+                f'({len(curve)} points, {result["curve_seconds"]:.0f} s)' + again)
     if stage == 'evaluate':
         few = result['knn_few_shot']  # None with fewer than 10 training images of a class
         return (head + f'k-NN {result["knn"]:.2f} %, 10 per class '
                 + ('-' if few is None else f'{few:.2f} %')
                 + f', linear probe {result["linear"]:.2f} %' + again)
+    if stage == 'finetune':
+        return head + (f'fine-tuned top-1 {result["top1"]:.2f} % ({result["labelled"]} '
+                       f'labels, {result["iterations"]} iterations, {result["seconds"]:.0f} '
+                       f's)' + again)
     return head + f'UperNet mIoU {result["miou"]:.2f} % ({result["iterations"]} iterations)' \
         + again
 
@@ -214,7 +218,7 @@ def parse_args(argv=None):
                         'classes.txt (default: the digit canvases, or none with --data)')
     parser.add_argument('--digits', help='where the digits are written (default '
                         'data/digits, with --quick data/digits-quick)')
-    parser.add_argument('--methods', nargs='+', choices=list(CONFIGS),
+    parser.add_argument('--methods', nargs='+', choices=list(METHODS),
                         default=list(DEFAULT_METHODS),
                         help='default: %(default)s; a technique on another framework is '
                         'judged against that framework (deepmim-maskfeat against maskfeat, '
@@ -234,7 +238,7 @@ def parse_args(argv=None):
                         'folders')
     args = parser.parse_args(argv)
     for method in args.methods:
-        base = BASELINES.get(method)
+        base = baseline(method)
         if base is not None and base not in args.methods:
             parser.error(f'--methods: {label(method)}\'s claims compare with '
                          f'{label(base)}; include {base}')
@@ -250,7 +254,7 @@ def main(argv=None) -> dict:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .report import claims_markdown, summary_markdown, write_report
+    from .report import claims_markdown, convergence_markdown, summary_markdown, write_report
     args = parse_args(argv)
     quiet_imports()
     settings = QUICK if args.quick else DEFAULT
@@ -262,12 +266,18 @@ def main(argv=None) -> dict:
     with console.status('checking (or writing) the data'):
         data = prepare_data(args, settings)
     console.print(f'data: {data["description"]}')
-    specs = [RunSpec(method=m, seed=s, pretrain_config=config_path(CONFIGS[m]),
+    labelled = labelled_subset(data['data'], osp.join(args.work_dir, 'labelled.txt'))
+    specs = [RunSpec(method=m, seed=s, pretrain_config=METHODS[m].path,
                      seg_config=config_path(SEG_CONFIG),
                      run_dir=osp.join(args.work_dir, m, f'seed{s}'), data=data['data'],
                      data_key=data['key'],
-                     seg_data=None if m in SWIN else data['seg_data'], epochs=epochs,
-                     seg_iters=seg_iters, force=args.force, verbose=args.verbose)
+                     seg_data=data['seg_data'] if METHODS[m].facts['vit'] else None,
+                     finetune_config=config_path(FINETUNE_CONFIG)
+                     if METHODS[m].facts['vit'] else None, labelled=labelled,
+                     epochs=epochs, seg_iters=seg_iters,
+                     finetune_epochs=settings['finetune_epochs'],
+                     curve_points=settings['curve_points'], force=args.force,
+                     verbose=args.verbose)
              for s in seeds for m in args.methods]
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     context = multiprocessing.get_context('spawn')
@@ -284,8 +294,8 @@ def main(argv=None) -> dict:
         bars = {(s.method, s.seed): progress.add_task(f'{label(s.method)} seed {s.seed}',
                                                       total=None, visible=False)
                 for s in specs}
-        futures = {pool.submit(references, data['data'], data['key'], config_path(CONFIGS['mae']),
-                               seeds, args.work_dir, args.force): None}
+        futures = {pool.submit(references, data['data'], data['key'], seeds, args.work_dir,
+                               args.force, labelled, settings['finetune_epochs']): None}
         futures.update({pool.submit(run, spec, events): spec for spec in specs})
         pending = set(futures)
         failed = None
@@ -317,9 +327,12 @@ def main(argv=None) -> dict:
                     break
                 if spec is None:
                     refs = value
+                    untrained = value['untrained']
                     console.print(f'references: k-NN of raw pixels {value["pixels_knn"]:.2f} '
                                   f'%, of the untrained ViT '
-                                  f'{sum(value["untrained"]["knn"]) / len(seeds):.2f} %')
+                                  f'{sum(untrained["knn"]) / len(seeds):.2f} %; the '
+                                  f'untrained ViT fine-tuned: '
+                                  f'{sum(untrained["finetune"]) / len(seeds):.2f} %')
                 else:
                     results[spec.method][spec.seed] = value
                     progress.update(bars[(spec.method, spec.seed)], visible=False)
@@ -348,7 +361,9 @@ def main(argv=None) -> dict:
     print(f'\nmain job: {len(specs)} runs in {wall / 60:.1f} min\n')
     print(summary_markdown(report['summary'], len(seeds)))
     print()
-    print(claims_markdown(report['claims']))
+    print(claims_markdown(report['claims'], report['curve_claims']))
+    print()
+    print(convergence_markdown(report['convergence']))
     print(f'\nreport: {osp.join(args.work_dir, "report.md")} (figures beside it)')
     return report
 

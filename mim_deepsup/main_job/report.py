@@ -10,17 +10,16 @@ import numpy as np
 
 from ..analysis.reconstruction import denormalise
 from ..analysis.reports import figure, save_figure, write_json, write_text
-from .claims import judge, label, last_blocks, spread
+from .claims import convergence, curve_verdicts, judge, last_blocks, spread
+from .methods import colour, label
 
-COLOURS = {'mae': 'black', 'deepmim': 'tab:blue', 'ddae': 'tab:green', 'lut': 'tab:red',
-           'ddae-lut': 'tab:purple', 'maskfeat': 'tab:brown',
-           'deepmim-maskfeat': 'tab:cyan', 'ddae-maskfeat': 'tab:olive',
-           'simmim': 'tab:orange', 'deepmim-simmim': 'tab:pink', 'ddae-simmim': 'gold'}
 #: the summary table's columns: (title, one run's result -> number, format)
 COLUMNS = [
     ('k-NN top-1 (%)', lambda r: r['evaluate']['knn'], '.2f'),
     ('k-NN, 10 per class (%)', lambda r: r['evaluate']['knn_few_shot'], '.2f'),
     ('linear probe (%)', lambda r: r['evaluate']['linear'], '.2f'),
+    ('fine-tuned top-1 (%)', lambda r: r['finetune']['top1'] if 'finetune' in r else None,
+     '.2f'),
     ('UperNet mIoU (%)', lambda r: r['segment']['miou'] if 'segment' in r else None, '.2f'),
     ('final-decoder loss', lambda r: float(np.mean(r['pretrain']['mim_losses'][-20:])), '.4f'),
     ('step (s)', lambda r: r['pretrain']['step_time'], '.3f'),
@@ -56,17 +55,42 @@ def summary_markdown(table: Dict[str, dict], seeds: int) -> str:
     return '\n'.join(lines) + f'\n\nmean ± standard deviation over {seeds} seeds'
 
 
-def claims_markdown(rows: List[dict]) -> str:
-    lines = ['| method | claim | measured | method | baseline | difference | verdict |',
-             '|---|---|---|---|---|---|---|']
+def _verdict_cell(row: dict) -> str:
+    word = f'**{row["verdict"]}**'
+    if row.get('seeds_needed'):
+        word += f' (a difference this size needs {row["seeds_needed"]} seeds)'
+    return word
+
+
+def claims_markdown(rows: List[dict], along: Optional[List[dict]] = None) -> str:
+    """The claims table; ``along``: the curve's verdicts (:func:`claims.curve_verdicts`),
+    shown in a last column for the claims the online k-NN measures."""
+    stability = {(r['method'], r['claim']): r['stability'] for r in along or ()}
+    lines = ['| method | claim | measured | method | baseline | untrained | difference | '
+             'verdict | along the curve |', '|---|---|---|---|---|---|---|---|---|']
     for row in rows:
         head = f'| {label(row["method"])} | {row["claim"]} | {row["metric"]} '
+        curve = stability.get((row['method'], row['claim']), '-')
         if 'value' not in row:
-            lines.append(head + f'| - | - | - | {row["verdict"]} |')
+            lines.append(head + f'| - | - | - | - | {row["verdict"]} | {curve} |')
             continue
         lines.append(head + f'| {_cell(row["value"], ".2f")} | {label(row["baseline"])} '
-                     f'{_cell(row["base"], ".2f")} | {row["difference"]:+.2f} ± '
-                     f'{row["se"]:.2f} | **{row["verdict"]}** |')
+                     f'{_cell(row["base"], ".2f")} | {_cell(row.get("untrained"), ".2f")} | '
+                     f'{row["difference"]:+.2f} ± {row["se"]:.2f} | {_verdict_cell(row)} | '
+                     f'{curve} |')
+    return '\n'.join(lines)
+
+
+def convergence_markdown(rows: List[dict]) -> str:
+    lines = ['| method | claim | method | baseline | difference | verdict |',
+             '|---|---|---|---|---|---|']
+    for row in rows:
+        if 'value' not in row:
+            continue
+        lines.append(f'| {label(row["method"])} | {row["claim"]} ({row["target"]:.2f} %) | '
+                     f'{_cell(row["value"], ".0f")} | {label(row["baseline"])} '
+                     f'{_cell(row["base"], ".0f")} | {row["difference"]:+.0f} ± '
+                     f'{row["se"]:.0f} | {_verdict_cell(row)} |')
     return '\n'.join(lines)
 
 
@@ -83,7 +107,7 @@ def _per_block(ax, runs, key: str, references: Optional[dict], ylabel: str) -> N
         values = np.array([r['evaluate'][key] for r in results])  # (seeds, L)
         blocks = np.arange(1, values.shape[1] + 1)
         ax.errorbar(blocks, values.mean(0), yerr=values.std(0, ddof=1) if len(values) > 1
-                    else None, marker='o', ms=4, capsize=3, color=COLOURS.get(method),
+                    else None, marker='o', ms=4, capsize=3, color=colour(method),
                     label=label(method))
     if references is not None:
         values = np.array(references['untrained'][key])
@@ -118,18 +142,48 @@ def plot_aad_blocks(path, runs, references) -> str:
     return path
 
 
+def plot_curves(path, runs) -> str:
+    """The online k-NN against iterations (mean over seeds, the band their range; the
+    untrained encoder at iteration 0) beside the final decoder's loss."""
+    fig, _ = figure(11, 4)
+    fig.clf()
+    axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
+    for method, results in runs.items():
+        curves = [r['pretrain']['curve'] for r in results]
+        its = np.array([p['iter'] for p in curves[0]])
+        values = np.array([[p['knn'] for p in c] for c in curves])  # (seeds, points)
+        axes[0].plot(its, values.mean(0), marker='o', ms=3, color=colour(method),
+                     label=label(method))
+        axes[0].fill_between(its, values.min(0), values.max(0), color=colour(method),
+                             alpha=0.2, lw=0)
+        _loss_line(axes[1], results, 'mim_losses', method)
+    axes[0].set(xlabel='iteration', ylabel='online k-NN top-1 (%)')
+    axes[0].set_title('k-NN of the frozen encoder during pretraining (band: seeds\' range)',
+                      fontsize=9)
+    axes[1].set(xlabel='iteration', ylabel='final-decoder loss (its own target)', yscale='log')
+    axes[1].set_title('MIM loss of the final decoder (DDAE: distance-weighted)', fontsize=9)
+    for ax in axes:
+        ax.legend(fontsize=8)
+    save_figure(path, fig)
+    return path
+
+
+def _loss_line(ax, results, key: str, method: str) -> None:
+    """The loss ``key`` of a method's runs, mean over seeds, smoothed."""
+    curves = np.array([r['pretrain'][key] for r in results])  # (seeds, iters)
+    mean = curves.mean(0)
+    window = max(1, len(mean) // 50)
+    smooth = np.convolve(mean, np.ones(window) / window, mode='valid')
+    ax.plot(np.arange(len(smooth)) + window, smooth, color=colour(method), label=label(method))
+
+
 def plot_losses(path, runs) -> str:
     fig, axes = figure(11, 4)
     fig.clf()
     axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
     for method, results in runs.items():
         for ax, key in zip(axes, ('mim_losses', 'losses')):
-            curves = np.array([r['pretrain'][key] for r in results])  # (seeds, iters)
-            mean = curves.mean(0)
-            window = max(1, len(mean) // 50)
-            smooth = np.convolve(mean, np.ones(window) / window, mode='valid')
-            ax.plot(np.arange(len(smooth)) + window, smooth, color=COLOURS.get(method),
-                    label=label(method))
+            _loss_line(ax, results, key, method)
     axes[0].set(xlabel='iteration', ylabel='final-decoder loss (its own target)',
                 title='MIM loss of the final decoder (DDAE: distance-weighted)')
     axes[1].set(xlabel='iteration', ylabel='total loss', title='Total loss (all terms)')
@@ -191,8 +245,8 @@ def plot_scores(path, runs) -> str:
             values = [value(r) for r in runs[method]]
             if None in values:
                 continue
-            ax.bar(i, np.mean(values), color=COLOURS.get(method), alpha=0.35)
-            ax.scatter([i] * len(values), values, color=COLOURS.get(method), s=14)
+            ax.bar(i, np.mean(values), color=colour(method), alpha=0.35)
+            ax.scatter([i] * len(values), values, color=colour(method), s=14)
             shown += values
         if not shown:
             continue
@@ -224,6 +278,7 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
     """Write the figures, ``report.json`` and ``report.md`` into ``out_dir``; returns the
     report's data (what report.json holds)."""
     figures = dict(
+        curves=plot_curves(osp.join(out_dir, 'curves.png'), runs),
         scores=plot_scores(osp.join(out_dir, 'scores.png'), runs),
         knn_blocks=plot_knn_blocks(osp.join(out_dir, 'knn_blocks.png'), runs, references),
         aad_blocks=plot_aad_blocks(osp.join(out_dir, 'aad_blocks.png'), runs, references),
@@ -232,12 +287,16 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
         figures['reconstructions'] = plot_reconstructions(
             osp.join(out_dir, 'reconstructions.png'), runs)
     table = summary(runs)
-    rows = judge(runs, list(runs))
+    untrained = None if references is None else references['untrained']
+    rows = judge(runs, list(runs), untrained)
+    along = curve_verdicts(runs, list(runs))
+    converge = convergence(runs, list(runs))
     seeds = min(len(r) for r in runs.values())
-    data = dict(header, summary=table, claims=rows, references=references,
+    data = dict(header, summary=table, claims=rows, curve_claims=along,
+                convergence=converge, references=references,
                 figures={k: osp.basename(v) for k, v in figures.items()},
                 runs={m: [dict(seed=r['spec']['seed'], evaluate=r['evaluate'],
-                               segment=r.get('segment'),
+                               finetune=r.get('finetune'), segment=r.get('segment'),
                                pretrain={k: v for k, v in r['pretrain'].items()
                                          if k not in ('losses', 'mim_losses')})
                           for r in results] for m, results in runs.items()})
@@ -246,8 +305,10 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
     if references is not None:
         refs = (f'\n\nReferences on the same data: k-NN of raw pixels '
                 f'{references["pixels_knn"]:.2f} %, of the untrained ViT '
-                f'{np.mean(references["untrained"]["knn"]):.2f} % (the MAE config\'s ViT, '
-                f'as it initialises it, mean over {seeds} seeds; no Swin reference).')
+                f'{np.mean(untrained["knn"]):.2f} % (the MAE config\'s ViT, as it '
+                f'initialises it), the untrained ViT fine-tuned '
+                f'{np.mean(untrained["finetune"]):.2f} % (mean over {seeds} seeds; no Swin '
+                f'reference).')
     degenerate = background_only(runs, seg_classes) if seg_classes else 0
     if degenerate:
         total = sum(1 for results in runs.values() for r in results if 'segment' in r)
@@ -257,17 +318,31 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
     text = '\n\n'.join([
         '# Main job report',
         '\n'.join(f'- {k.replace("_", " ")}: {v}' for k, v in header.items()),
-        '## Frozen features and segmentation',
+        '## Frozen features, fine-tuning and segmentation',
         summary_markdown(table, seeds) + refs,
         '## The papers\' claims',
-        claims_markdown(rows) + '\n\nVerdict: **holds** if the difference in the claimed '
-        'direction exceeds twice its standard error over seeds, **does not hold** if it '
-        'exceeds twice in the other direction, else **within noise**.',
+        claims_markdown(rows, along) + VERDICTS,
+        '## Convergence',
+        convergence_markdown(converge) + '\n\nIterations each run needs to reach the '
+        'baseline\'s final online k-NN (mean over its seeds; linear between the curve\'s '
+        'points; a run that never reaches it counts as its last iteration); fewer holds.',
         '## Figures',
-        '![scores](scores.png)\n\n![k-NN per block](knn_blocks.png)\n\n'
+        '![k-NN curves and losses](curves.png)\n\n![scores](scores.png)\n\n'
+        '![k-NN per block](knn_blocks.png)\n\n'
         '![attention distance per block](aad_blocks.png)\n\n'
         + ('![reconstructions](reconstructions.png)\n\n' if 'reconstructions' in figures
            else '') + '![losses](losses.png)',
     ])
     write_text(osp.join(out_dir, 'report.md'), text + '\n')
     return data
+
+
+VERDICTS = (
+    '\n\nVerdict: **holds** if the difference in the claimed direction exceeds twice its '
+    'standard error over seeds, **does not hold** if it exceeds twice in the other '
+    'direction, else **within noise** (with the seeds a difference of that size would '
+    'need). **not learned**: the method\'s number is within twice its standard error of '
+    'the untrained ViT\'s, so the comparison says nothing about the method; **baseline not '
+    'learned**: the same of the baseline. *Along the curve*: the same verdict at every '
+    'point of the online k-NN (its subsets, the untrained point each run\'s own start), '
+    'read over the last half of training.')

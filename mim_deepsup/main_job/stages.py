@@ -1,13 +1,16 @@
-"""The three stages of one run of the main job (one method, one seed), each reused from
-disk when its inputs have not changed.
+"""The stages of one run of the main job (one method, one seed), each reused from disk
+when its inputs have not changed.
 
-- **pretrain**: the method's job config through mmengine's Runner; saves the checkpoint
-  and every iteration's losses;
+- **pretrain**: the method's job config through mmengine's Runner; saves the checkpoint,
+  every iteration's losses and the online k-NN curve (``OnlineKNNHook`` on fixed subsets);
 - **evaluate**: the student encoder on frozen features: k-NN top-1 of the final features
   (all training labels, and 10 per class), a linear probe, the k-NN of every block's
   output and (a ViT's) every block's average attention distance, and (pixel targets) the
   final decoder's reconstructions of fixed validation images;
-- **segment**: the converted encoder fine-tuned in the tiny UperNet, mIoU on validation.
+- **finetune** (a ViT): the converted encoder fine-tuned end to end on a labelled tenth of
+  the training set with mmpretrain's fine-tuning recipe, top-1 on the validation set;
+- **segment** (a ViT): the converted encoder fine-tuned in the tiny UperNet, mIoU on
+  validation.
 
 A stage writes ``<stage>.json`` (atomically) holding its result and a key, the hash of
 everything it read: the config after the job's changes, the seed, the data's
@@ -31,7 +34,10 @@ import numpy as np
 from ..fileio import atomic_write
 
 #: the run's stages, in order
-STAGES = ('pretrain', 'evaluate', 'segment')
+STAGES = ('pretrain', 'evaluate', 'finetune', 'segment')
+#: the fine-tuning stage's labels: this fraction of each training class (at least one
+#: image), drawn once by a seed-0 permutation, the same for every method and seed
+LABELLED_FRACTION = 0.1
 #: validation images reconstructed for the side-by-side figure (the first of each class, at
 #: most this many), and the mask's seed
 NUM_RECONSTRUCTED, RECONSTRUCTION_SEED = 8, 0
@@ -39,6 +45,9 @@ NUM_RECONSTRUCTED, RECONSTRUCTION_SEED = 8, 0
 NUM_AAD_IMAGES = 256
 #: k-NN with 10 training images per class: the mean over this many disjoint draws
 FEW_SHOT, FEW_SHOT_DRAWS = 10, 5
+#: the online k-NN during pretraining (the curve): evaluations after the start, and the
+#: fixed subsets it reads (the first images of each class, by name)
+CURVE_POINTS, CURVE_TRAIN_PER_CLASS, CURVE_VAL_PER_CLASS = 8, 100, 50
 
 
 @dataclass
@@ -52,8 +61,12 @@ class RunSpec:
     data: str  # image folder: train/<class>/, val/<class>/
     data_key: str  # fingerprint of ``data`` (and of ``seg_data``)
     seg_data: Optional[str] = None  # ADE20K layout with classes.txt; None: no segmentation
+    finetune_config: Optional[str] = None  # None: no fine-tuning stage (a Swin)
+    labelled: Optional[str] = None  # the fine-tuning labels (labelled_subset's file)
     epochs: Optional[int] = None  # None: the config's schedule
     seg_iters: Optional[int] = None
+    finetune_epochs: Optional[int] = None  # None: the fine-tuning config's
+    curve_points: int = CURVE_POINTS  # online k-NN evaluations after the start
     force: bool = False
     verbose: bool = False
 
@@ -121,16 +134,71 @@ def _own_names(cfg, name: str) -> None:
 
 
 def pretrain_cfg(spec: RunSpec):
+    """The method's job config on the run's data, seed and epochs, with the online k-NN
+    (:class:`~mim_deepsup.engine.hooks.OnlineKNNHook`) at ``CURVE_POINTS`` evenly spaced
+    iterations."""
     from mmengine.config import Config
+
+    from ..analysis.images import find_images
     cfg = Config.fromfile(spec.pretrain_config)
-    cfg.train_dataloader.dataset.update(data_root=spec.data, metainfo=dict(
-        classes=tuple(sorted(d for d in os.listdir(osp.join(spec.data, 'train'))
-                             if osp.isdir(osp.join(spec.data, 'train', d))))))
+    train = osp.join(spec.data, 'train')
+    classes = tuple(sorted(d for d in os.listdir(train) if osp.isdir(osp.join(train, d))))
+    cfg.train_dataloader.dataset.update(data_root=spec.data, metainfo=dict(classes=classes))
     if spec.epochs is not None:
         set_epochs(cfg, spec.epochs)
     cfg.randomness = dict(seed=spec.seed, diff_rank_seed=False)
     cfg.default_hooks.checkpoint.update(interval=cfg.train_cfg.max_epochs, max_keep_ckpts=1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=20)
+    batches = -(-len(find_images(train)) // cfg.train_dataloader.batch_size)  # per epoch
+    iterations = batches * cfg.train_cfg.max_epochs
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
+        type='OnlineKNNHook', data_root=spec.data,
+        interval=max(1, -(-iterations // spec.curve_points)),
+        num_train_per_class=CURVE_TRAIN_PER_CLASS, num_val_per_class=CURVE_VAL_PER_CLASS)]
+    return cfg
+
+
+def labelled_subset(data: str, path: str) -> str:
+    """Write (atomically, once) the fine-tuning stage's labelled subset of ``data/train``
+    to ``path``: ``LABELLED_FRACTION`` of each class, lines '<class>/<image> <label>'."""
+    from ..analysis.images import find_images
+    train = osp.join(data, 'train')
+    classes = sorted(d for d in os.listdir(train) if osp.isdir(osp.join(train, d)))
+    rng = np.random.default_rng(0)
+    lines = []
+    for label, name in enumerate(classes):
+        images = [osp.relpath(p, train) for p in find_images(osp.join(train, name))]
+        count = max(1, round(LABELLED_FRACTION * len(images)))
+        lines += [f'{images[i]} {label}' for i in sorted(rng.permutation(len(images))[:count])]
+    text = '\n'.join(lines) + '\n'
+    if osp.isfile(path):
+        with open(path) as f:
+            if f.read() == text:
+                return path
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return path
+
+
+def finetune_cfg(spec: RunSpec, backbone: Optional[str]):
+    """The fine-tuning config on the run's data and labelled subset, starting from the
+    converted ``backbone`` (None: the ViT's own initialisation)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(spec.finetune_config)
+    train = osp.join(spec.data, 'train')
+    classes = tuple(sorted(d for d in os.listdir(train) if osp.isdir(osp.join(train, d))))
+    for loader, extra in (('train_dataloader', dict(ann_file=spec.labelled)),
+                          ('val_dataloader', {}), ('test_dataloader', {})):
+        cfg[loader].dataset.update(data_root=spec.data, metainfo=dict(classes=classes),
+                                   **extra)
+    cfg.model.head.num_classes = cfg.data_preprocessor.num_classes = len(classes)
+    if spec.finetune_epochs is not None:
+        set_epochs(cfg, spec.finetune_epochs)
+        cfg.train_cfg.val_interval = spec.finetune_epochs
+    if backbone is None:
+        cfg.model.backbone.init_cfg = None
+    else:
+        cfg.model.backbone.init_cfg.checkpoint = backbone
+    cfg.randomness = dict(seed=spec.seed)
     return cfg
 
 
@@ -179,10 +247,22 @@ def _progress_hook(stage: str, report: Report, record: Optional[Dict[str, list]]
     return Progress()
 
 
+def _train(cfg, work_dir: str, name: str, hook):
+    """Train ``cfg`` in ``work_dir`` through mmengine's Runner, under its own names and
+    with ``hook``; returns the Runner and the seconds it took."""
+    from mmengine.runner import Runner
+    cfg.work_dir = work_dir
+    _own_names(cfg, name)
+    start = time.time()
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(hook)
+    runner.train()
+    return runner, time.time() - start
+
+
 def pretrain(spec: RunSpec, report: Report) -> dict:
     """Pretrain the method (or reuse the run on disk); returns the checkpoint's path and
     digest, every iteration's losses and the median step time."""
-    from mmengine.runner import Runner
     cfg = pretrain_cfg(spec)
     work_dir = osp.join(spec.run_dir, 'pretrain')
     key = digest(dict(config=cfg.pretty_text, data=spec.data_key))
@@ -191,18 +271,18 @@ def pretrain(spec: RunSpec, report: Report) -> dict:
     checkpoint = osp.join(work_dir, f'epoch_{cfg.train_cfg.max_epochs}.pth')
     if result is not None and osp.isfile(checkpoint):
         return dict(result, checkpoint_sha256=file_digest(checkpoint), reused=True)
-    cfg.work_dir = work_dir
-    _own_names(cfg, f'main_job-{spec.method}-{spec.seed}')
     record = dict(loss=[], mim=[])
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.register_hook(_progress_hook('pretrain', report, record))
-    runner.train()
+    runner, seconds = _train(cfg, work_dir, f'main_job-{spec.method}-{spec.seed}',
+                             _progress_hook('pretrain', report, record))
     times = runner.message_hub.get_scalar('train/time').data[0]
+    with open(osp.join(work_dir, 'knn_curve.json')) as f:
+        curve = json.load(f)
     result = dict(checkpoint=checkpoint, iterations=len(record['loss']),
                   epochs=cfg.train_cfg.max_epochs,
                   losses=record['loss'], mim_losses=record['mim'] or record['loss'],
-                  step_time=float(np.median(times)), seconds=time.time() - start)
+                  step_time=float(np.median(times)), seconds=seconds,
+                  curve=curve['points'], curve_seconds=sum(p['seconds'] for p in
+                                                           curve['points']))
     _store(path, key, result)
     return dict(result, checkpoint_sha256=file_digest(checkpoint), reused=False)
 
@@ -283,8 +363,9 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     report('evaluate', 1, 3)
     result = frozen_evaluation(encoder, train, val)
     report('evaluate', 2, 3)
-    result['taps'] = {name: list(getattr(c, 'taps', ()))
-                      for name, c in model.supervisions.items()}
+    # the blocks the method's supervisions read (DeepMIM's and DDAE's taps; none for LUT)
+    result['supervised_blocks'] = sorted({block for c in model.supervisions.values()
+                                          for block in c.required_taps})
     labels = val[1].tolist()
     first = [labels.index(c) for c in range(len(val[2])) if c in labels]
     images = val[0][first[:NUM_RECONSTRUCTED]]
@@ -303,6 +384,33 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     return dict(_store(path, key, result), reused=False)
 
 
+def finetune(spec: RunSpec, checkpoint: Optional[str], checkpoint_sha256: Optional[str],
+             report: Report, run_dir: Optional[str] = None) -> dict:
+    """Fine-tune the run's encoder end to end on the labelled subset (``checkpoint``
+    None: the untrained ViT, into ``run_dir``); top-1 on the whole validation set."""
+
+    from ..checkpoints import convert_checkpoint
+    run_dir = run_dir or spec.run_dir
+    work_dir = osp.join(run_dir, 'finetune')
+    backbone = None if checkpoint is None else osp.join(work_dir, 'backbone.pth')
+    cfg = finetune_cfg(spec, backbone)
+    with open(spec.labelled) as f:
+        labelled = f.read()
+    key = digest(dict(checkpoint=checkpoint_sha256, config=cfg.pretty_text,
+                      data=spec.data_key, labelled=labelled))
+    path = osp.join(run_dir, 'finetune.json')
+    result = _cached(path, key, spec.force)
+    if result is not None:
+        return dict(result, reused=True)
+    if checkpoint is not None:
+        convert_checkpoint(checkpoint, backbone, target='mmpretrain')
+    runner, seconds = _train(cfg, work_dir, f'main_job-{spec.method}-{spec.seed}-finetune',
+                             _progress_hook('finetune', report))  # validates at the end
+    result = dict(top1=float(runner.message_hub.get_scalar('val/accuracy/top1').current()),
+                  iterations=runner.iter, labelled=labelled.count('\n'), seconds=seconds)
+    return dict(_store(path, key, result), reused=False)
+
+
 def read_classes(seg_data: str) -> List[str]:
     path = osp.join(seg_data, 'classes.txt')
     if not osp.isfile(path):
@@ -317,7 +425,6 @@ def read_classes(seg_data: str) -> List[str]:
 
 def segment(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Report) -> dict:
     """Fine-tune the tiny UperNet from the run's encoder; mIoU and aAcc on validation."""
-    from mmengine.runner import Runner
 
     import mim_deepsup.seg  # noqa: F401  (StrictLoadMAE for UperNet)
 
@@ -334,16 +441,12 @@ def segment(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Repo
     backbone = osp.join(work_dir, 'backbone_mmseg.pth')
     convert_checkpoint(checkpoint, backbone, target='mmseg')
     cfg.model.pretrained = backbone
-    cfg.work_dir = work_dir
-    _own_names(cfg, f'main_job-{spec.method}-{spec.seed}-seg')
-    start = time.time()
-    runner = Runner.from_cfg(cfg)
-    runner.register_hook(_progress_hook('segment', report))
-    runner.train()  # validates after the last iteration
+    runner, seconds = _train(cfg, work_dir, f'main_job-{spec.method}-{spec.seed}-seg',
+                             _progress_hook('segment', report))  # validates at the end
     hub = runner.message_hub
     result = dict(miou=float(hub.get_scalar('val/mIoU').current()),
                   aacc=float(hub.get_scalar('val/aAcc').current()),
-                  iterations=cfg.train_cfg.max_iters, seconds=time.time() - start)
+                  iterations=cfg.train_cfg.max_iters, seconds=seconds)
     return dict(_store(path, key, result), reused=False)
 
 
@@ -399,6 +502,9 @@ def run(spec: RunSpec, events=None) -> dict:
         results['pretrain'] = trained
         checkpoint, sha = trained['checkpoint'], trained['checkpoint_sha256']
         results['evaluate'] = finished('evaluate', evaluate(spec, checkpoint, sha, report))
+        if spec.finetune_config is not None:
+            results['finetune'] = finished('finetune', finetune(spec, checkpoint, sha,
+                                                                report))
         if spec.seg_data is not None:
             results['segment'] = finished('segment', segment(spec, checkpoint, sha, report))
             init_default_scope('mmpretrain')  # mmseg's Runner made mmseg the default
