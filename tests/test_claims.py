@@ -45,7 +45,8 @@ def test_within_noise_says_how_many_seeds_the_difference_would_need():
 def run(knn, knn_blocks=None, aad_blocks=None, supervised=(), top1=None, miou=None,
         curve=None):
     out = dict(evaluate=dict(knn=knn, knn_blocks=knn_blocks or [knn] * 6,
-                             aad_blocks=aad_blocks, supervised_blocks=list(supervised)),
+                             aad_blocks=aad_blocks, supervised_blocks=list(supervised),
+                             diversity_blocks=None, cka_blocks=None),
                pretrain=dict(curve=curve or []))
     if top1 is not None:
         out['finetune'] = dict(top1=top1)
@@ -72,8 +73,10 @@ def test_claims_read_the_runs_blocks():
     assert local['difference'] == pytest.approx(8 - 4.05) and local['verdict'] == 'holds'
     assert rows[('ddae', "k-NN above MAE's")]['verdict'] == 'does not hold'
     assert rows[('deepmim', "mIoU above MAE's")]['verdict'] == 'within noise'  # -1 +- 0.82
-    # no fine-tuning stage in these runs
+    # no fine-tuning stage, no CKA in these runs
     assert rows[('deepmim', "fine-tuned top-1 above MAE's")]['verdict'] == 'not measured'
+    assert rows[('deepmim', "supervised blocks closer to the last block (CKA) than MAE's")][
+        'verdict'] == 'not measured'
 
 
 def test_a_number_within_noise_of_the_untrained_encoder_is_not_learned():

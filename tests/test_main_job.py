@@ -109,13 +109,14 @@ def test_quick_job_reports_its_runs(tmp_path):
     with open(work / 'report.json') as f:
         assert json.load(f)['summary'] == json.loads(json.dumps(report['summary']))
     for name in ('report.md', 'curves.png', 'scores.png', 'knn_blocks.png',
-                 'aad_blocks.png', 'reconstructions.png', 'losses.png'):
+                 'aad_blocks.png', 'deepmim_analyses.png', 'reconstructions.png',
+                 'losses.png'):
         assert (work / name).stat().st_size > 0
     mae = report['runs']['mae']
     for run in mae:  # the report's numbers are the runs' own
         with open(work / 'mae' / f'seed{run["seed"]}' / 'evaluate.json') as f:
             assert json.load(f)['result']['knn'] == run['evaluate']['knn']
-    assert len(report['claims']) == 12  # 4 claims of each technique
+    assert len(report['claims']) == 14  # DeepMIM's 6, DDAE's and LUT's 4 each
     # the curve: the untrained start and 4 points, the last after the last iteration
     curve = mae[0]['pretrain']['curve']
     assert [p['iter'] for p in curve] == [0, 32, 64, 96, 128]

@@ -29,7 +29,7 @@ import numpy as np
 from .methods import METHODS, baseline, label
 
 #: the per-run numbers the untrained references have (evaluate's keys)
-FROZEN = ('knn', 'knn_blocks', 'aad_blocks')
+FROZEN = ('knn', 'knn_blocks', 'aad_blocks', 'diversity_blocks', 'cka_blocks')
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,12 @@ CLAIMS = (
     Claim('deepmim', "intermediate blocks' k-NN above {base}'s",
           'k-NN top-1 of the supervised blocks (mean), %', 'knn_blocks', 'supervised'),
     Claim('deepmim', "final k-NN above {base}'s", KNN, 'knn'),
+    Claim('deepmim', "supervised blocks closer to the last block (CKA) than {base}'s",
+          'linear CKA of the supervised blocks to the last block (mean)', 'cka_blocks',
+          'supervised'),
+    Claim('deepmim', "more diverse attention heads in the supervised blocks than {base}'s",
+          'attention-head diversity of the supervised blocks (mean), nats',
+          'diversity_blocks', 'supervised'),
     Claim('lut', "attention distance of the last blocks above {base}'s", AAD, 'aad_blocks',
           'last third'),
     Claim('lut', "k-NN above {base}'s", KNN, 'knn'),

@@ -20,6 +20,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, List, Optional
 
 from ..fileio import REPO_ROOT as ROOT
+from .claims import FROZEN
 from .methods import DEFAULT_METHODS, METHODS, SEG_CONFIG, baseline, label
 from .stages import (
     CURVE_POINTS,
@@ -133,7 +134,8 @@ def references(data: str, data_key: str, seeds: List[int], out: str, force: bool
 
     from mmengine.config import Config
     backbone = Config.fromfile(METHODS['mae'].path).model.backbone
-    key = digest(dict(data=data_key, backbone=backbone.to_dict(), seeds=seeds))
+    key = digest(dict(data=data_key, backbone=backbone.to_dict(), seeds=seeds,
+                      measures=FROZEN))
     path = osp.join(out, 'references.json')
     result = None
     if not force and osp.isfile(path):
@@ -166,7 +168,7 @@ def _references(data, backbone, seeds, path, key) -> dict:
     train, val = load_split(data, backbone.img_size)
     result = dict(pixels_knn=knn_accuracy(train[0].flatten(1), train[1], val[0].flatten(1),
                                           val[1], len(train[2])),
-                  untrained=dict(knn=[], knn_blocks=[], aad_blocks=[]))
+                  untrained={name: [] for name in FROZEN})
     for seed in seeds:
         torch.manual_seed(seed)
         with DefaultScope.overwrite_default_scope('mmpretrain'):

@@ -177,6 +177,20 @@ def _loss_line(ax, results, key: str, method: str) -> None:
     ax.plot(np.arange(len(smooth)) + window, smooth, color=colour(method), label=label(method))
 
 
+def plot_deepmim_analyses(path, runs, references) -> str:
+    """DeepMIM's analyses per block: attention-head diversity and the linear CKA of each
+    block to the last one."""
+    fig, _ = figure(11, 4)
+    fig.clf()
+    axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
+    _per_block(axes[0], runs, 'diversity_blocks', references, 'attention-head diversity (nats)')
+    _per_block(axes[1], runs, 'cka_blocks', references, 'linear CKA to the last block')
+    axes[0].set_title('Attention-head diversity of every block', fontsize=9)
+    axes[1].set_title('CKA of every block to the last block', fontsize=9)
+    save_figure(path, fig)
+    return path
+
+
 def plot_losses(path, runs) -> str:
     fig, axes = figure(11, 4)
     fig.clf()
@@ -282,6 +296,8 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
         scores=plot_scores(osp.join(out_dir, 'scores.png'), runs),
         knn_blocks=plot_knn_blocks(osp.join(out_dir, 'knn_blocks.png'), runs, references),
         aad_blocks=plot_aad_blocks(osp.join(out_dir, 'aad_blocks.png'), runs, references),
+        deepmim_analyses=plot_deepmim_analyses(osp.join(out_dir, 'deepmim_analyses.png'),
+                                               runs, references),
         losses=plot_losses(osp.join(out_dir, 'losses.png'), runs))
     if any(results[0]['evaluate']['reconstruction'] for results in runs.values()):
         figures['reconstructions'] = plot_reconstructions(
@@ -330,6 +346,7 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
         '![k-NN curves and losses](curves.png)\n\n![scores](scores.png)\n\n'
         '![k-NN per block](knn_blocks.png)\n\n'
         '![attention distance per block](aad_blocks.png)\n\n'
+        '![head diversity and CKA per block](deepmim_analyses.png)\n\n'
         + ('![reconstructions](reconstructions.png)\n\n' if 'reconstructions' in figures
            else '') + '![losses](losses.png)',
     ])

@@ -313,9 +313,11 @@ def load_split(data: str, size: int):
 
 def frozen_evaluation(encoder, train, val) -> dict:
     """k-NN (final features, and every block's), 10-per-class k-NN, linear probe and, for
-    a ViT, per-block attention distances of ``encoder`` (one of our tapped backbones; one
+    a ViT, per block: the average attention distance (mean over heads), the attention-head
+    diversity and the linear CKA of the block's patch tokens to the last block's
+    (``NUM_AAD_IMAGES`` validation images) of ``encoder`` (one of our tapped backbones; one
     analysis of an encoder, also used for the untrained reference). A Swin's attention
-    stays within its windows: its ``aad_blocks`` is None."""
+    stays within its windows and its stages differ in resolution: those three are None."""
     from ..analysis.encoder import has_cls_token
     from ..analysis.metrics import knn_accuracy, linear_probe_accuracy
     from ..analysis.reports import analyse, block_features
@@ -324,11 +326,12 @@ def frozen_evaluation(encoder, train, val) -> dict:
     (train_x, train_y), (val_x, val_y) = (features[0], train[1]), (features[1], val[1])
     few = [knn_accuracy(train_x['final'][idx], train_y[idx], val_x['final'], val_y,
                         num_classes) for idx in _few_shot_subsets(train_y, num_classes)]
-    aad = None
-    if has_cls_token(encoder):  # a ViT: attention over the whole image
+    blocks = dict(aad=None, diversity=None, cka=None)
+    if has_cls_token(encoder):  # a ViT: attention over the whole image, one token grid
         facts = encoder.facts()
-        aad = analyse(encoder, dict(grid=facts['patch_grid'], patch_size=facts['patch_size']),
-                      val[0][:NUM_AAD_IMAGES], which=('aad', ))['aad']
+        blocks = analyse(encoder, dict(grid=facts['patch_grid'],
+                                       patch_size=facts['patch_size']),
+                         val[0][:NUM_AAD_IMAGES], which=('aad', 'diversity', 'cka'))
     return dict(
         knn=knn_accuracy(train_x['final'], train_y, val_x['final'], val_y, num_classes),
         knn_few_shot=float(np.mean(few)) if few else None,
@@ -336,7 +339,10 @@ def frozen_evaluation(encoder, train, val) -> dict:
                                      num_classes),
         knn_blocks=[knn_accuracy(a, train_y, b, val_y, num_classes)
                     for a, b in zip(train_x['blocks'], val_x['blocks'])],
-        aad_blocks=None if aad is None else [float(np.mean(heads)) for heads in aad],
+        aad_blocks=None if blocks['aad'] is None else [float(np.mean(heads))
+                                                        for heads in blocks['aad']],
+        diversity_blocks=blocks['diversity'],
+        cka_blocks=None if blocks['cka'] is None else [row[-1] for row in blocks['cka']],
         num_train=len(train_y), num_val=len(val_y), classes=list(train[2]))
 
 
