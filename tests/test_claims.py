@@ -1,6 +1,8 @@
 """The main job's verdicts from hand-built numbers: the rule, 'not learned', the seeds a
 difference would need, the verdicts along the curve, convergence, and the methods' facts
 read from their configs."""
+import os
+
 import pytest
 
 from mim_deepsup.main_job.claims import (
@@ -157,3 +159,22 @@ def test_methods_are_read_from_their_configs():
         "attention distance of the last blocks above {base}'s", "k-NN above {base}'s",
         "deep blocks more local than {base}'s", "fine-tuned top-1 above {base}'s",
         "mIoU above {base}'s"]
+
+
+def test_a_config_given_on_the_command_line_joins_the_job():
+    from mim_deepsup.main_job.job import parse_args
+    path = os.path.join(os.path.dirname(METHODS['lut'].path), 'lut_ablations',
+                        'lut_m0990_w0.py')
+    try:
+        args = parse_args(['--methods', 'mae', '--config', f'no-context={path}'])
+        assert args.methods == ['mae', 'no-context']
+        assert METHODS['no-context'].facts['techniques'] == ('lut', )
+        assert baseline('no-context') == 'mae'  # read from its config, as for the others
+        with pytest.raises(SystemExit):  # its baseline must run too
+            parse_args(['--methods', 'lut', '--config', f'no-context={path}'])
+    finally:
+        METHODS.pop('no-context', None)
+    with pytest.raises(SystemExit):
+        parse_args(['--config', f'lut={path}'])  # a name the job has
+    with pytest.raises(SystemExit):
+        parse_args(['--methods', 'nothing'])

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 from ..fileio import REPO_ROOT as ROOT
 from .claims import FROZEN
-from .methods import DEFAULT_METHODS, METHODS, SEG_CONFIG, baseline, label
+from .methods import DEFAULT_METHODS, METHODS, SEG_CONFIG, add_method, baseline, label
 from .stages import (
     CURVE_POINTS,
     STAGES,
@@ -220,7 +220,7 @@ def parse_args(argv=None):
                         'classes.txt (default: the digit canvases, or none with --data)')
     parser.add_argument('--digits', help='where the digits are written (default '
                         'data/digits, with --quick data/digits-quick)')
-    parser.add_argument('--methods', nargs='+', choices=list(METHODS),
+    parser.add_argument('--methods', nargs='+',
                         default=list(DEFAULT_METHODS),
                         help='default: %(default)s; a technique on another framework is '
                         'judged against that framework (deepmim-maskfeat against maskfeat, '
@@ -238,7 +238,24 @@ def parse_args(argv=None):
     parser.add_argument('--verbose', action='store_true',
                         help='show mmengine\'s logs instead of writing them to the runs\' '
                         'folders')
+    parser.add_argument('--config', action='append', default=[], metavar='NAME=PATH',
+                        help='also run the pretraining config PATH as method NAME (e.g. a '
+                        'variant of a job config), judged against its framework\'s method')
     args = parser.parse_args(argv)
+    for item in args.config:  # registered before --methods is checked
+        name, sep, path = item.partition('=')
+        if not sep or not name or not path:
+            parser.error(f'--config {item}: expected NAME=PATH')
+        try:
+            add_method(name, path)
+        except (ValueError, FileNotFoundError) as e:
+            parser.error(str(e))
+        if name not in args.methods:
+            args.methods.append(name)
+    unknown = [m for m in args.methods if m not in METHODS]
+    if unknown:
+        parser.error(f'--methods: unknown {", ".join(unknown)}; expected some of '
+                     f'{", ".join(METHODS)} or a name given with --config')
     for method in args.methods:
         base = baseline(method)
         if base is not None and base not in args.methods:

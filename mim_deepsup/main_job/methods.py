@@ -40,7 +40,7 @@ class JobMethod:
 
     @property
     def path(self) -> str:
-        return osp.join(REPO_ROOT, 'configs', 'main_job', self.config)
+        return osp.join(REPO_ROOT, 'configs', 'main_job', self.config)  # (absolute: as is)
 
     @property
     def facts(self) -> dict:
@@ -67,6 +67,27 @@ METHODS: Dict[str, JobMethod] = {m.name: m for m in (
 )}
 DEFAULT_METHODS = ('mae', 'deepmim', 'ddae', 'lut')
 SEG_CONFIG = 'upernet_vit-tiny-p4_digits-seg-64x64.py'
+
+
+#: colours of methods added from the command line (``add_method``), in turn
+EXTRA_COLOURS = ('tab:gray', 'darkgoldenrod', 'teal', 'crimson', 'indigo', 'lime')
+
+
+def add_method(name: str, path: str) -> JobMethod:
+    """Register a method of the job from any pretraining config (``--config NAME=PATH``):
+    labelled by its name, judged against the registered method of its framework with no
+    technique, like the others."""
+    if name in METHODS and METHODS[name].config == osp.abspath(path):
+        return METHODS[name]
+    if name in METHODS:
+        raise ValueError(f'--config {name}=...: {name} is already a method of the job; '
+                         f'choose another name')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'--config {name}={path}: no such config file')
+    colour = EXTRA_COLOURS[sum(m.config.startswith('/') for m in METHODS.values())
+                           % len(EXTRA_COLOURS)]
+    METHODS[name] = JobMethod(name, name, osp.abspath(path), colour)
+    return METHODS[name]
 
 
 def _types(value) -> Tuple[str, ...]:
