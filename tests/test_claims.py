@@ -75,8 +75,8 @@ def test_claims_read_the_runs_blocks():
     assert local['difference'] == pytest.approx(8 - 4.05) and local['verdict'] == 'holds'
     assert rows[('ddae', "k-NN above MAE's")]['verdict'] == 'does not hold'
     assert rows[('deepmim', "mIoU above MAE's")]['verdict'] == 'within noise'  # -1 +- 0.82
-    # no fine-tuning stage, no CKA in these runs
-    assert rows[('deepmim', "fine-tuned top-1 above MAE's")]['verdict'] == 'not measured'
+    # no fine-tuning stage in these runs: no row; no CKA: not measured
+    assert ('deepmim', "fine-tuned top-1 above MAE's") not in rows
     assert rows[('deepmim', "supervised blocks closer to the last block (CKA) than MAE's")][
         'verdict'] == 'not measured'
 
@@ -178,3 +178,21 @@ def test_a_config_given_on_the_command_line_joins_the_job():
         parse_args(['--config', f'lut={path}'])  # a name the job has
     with pytest.raises(SystemExit):
         parse_args(['--methods', 'nothing'])
+
+
+def test_the_report_says_who_learned_and_whose_curve_flattened():
+    from mim_deepsup.main_job.report import learning, learning_markdown
+
+    def curve(values):
+        return [dict(iter=100 * i, knn=v) for i, v in enumerate(values)]
+    runs = dict(mae=[run(70.0, curve=curve([40, 50, 60, 64, 65])),  # +1 over the last quarter
+                     run(72.0, curve=curve([40, 50, 60, 66, 66]))],  # 0
+                lut=[run(45.0, curve=curve([40, 35, 38, 40, 45]))] * 2)  # +5
+    rows = {r['method']: r for r in learning(runs, untrained_knn=41.0)}
+    assert rows['mae']['knn'] == 71.0 and rows['mae']['above_untrained'] == 30.0
+    assert rows['mae']['quarter_from'] == 300 and rows['mae']['last_quarter'] == 0.5
+    assert rows['lut']['above_untrained'] == 4.0 and rows['lut']['last_quarter'] == 5.0
+    text = learning_markdown(list(rows.values()))
+    assert '| MAE | 71.00 | +30.00 | +0.50 (from iteration 300) | flattened |' in text
+    assert '| LUT | 45.00 | +4.00 | +5.00 (from iteration 300) | less than 10 points above ' \
+        'the untrained ViT; still rising |' in text

@@ -104,7 +104,8 @@ def test_bad_data_folders_are_named(tmp_path, capsys):
 @pytest.mark.slow
 def test_quick_job_reports_its_runs(tmp_path):
     work = tmp_path / 'job'
-    args = ['--quick', '--work-dir', str(work), '--digits', str(tmp_path / 'digits')]
+    args = ['--quick', '--segment', '--work-dir', str(work), '--digits',
+            str(tmp_path / 'digits')]
     report = main(args)
     with open(work / 'report.json') as f:
         assert json.load(f)['summary'] == json.loads(json.dumps(report['summary']))

@@ -216,6 +216,10 @@ def parse_args(argv=None):
         prog='tools/main_job.py', description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'main_job'))
     parser.add_argument('--data', help=f'an image folder ({LAYOUT}) instead of the digits')
+    parser.add_argument('--segment', action='store_true',
+                        help='also fine-tune the tiny UperNet (off by default: at this '
+                        'budget it does not learn the digits from a pretrained encoder; '
+                        'docs/main_job.md); implied by --seg-data')
     parser.add_argument('--seg-data', help='a segmentation folder in ADE20K\'s layout with '
                         'classes.txt (default: the digit canvases, or none with --data)')
     parser.add_argument('--digits', help='where the digits are written (default '
@@ -280,6 +284,7 @@ def main(argv=None) -> dict:
     seeds = list(range(args.seeds or settings['seeds']))
     epochs = args.epochs or settings['epochs']
     seg_iters = args.seg_iters or settings['seg_iters']
+    segment = args.segment or args.seg_data is not None
     console = Console(soft_wrap=True)  # one line per finished stage, however long
     start = time.time()
     with console.status('checking (or writing) the data'):
@@ -290,7 +295,8 @@ def main(argv=None) -> dict:
                      seg_config=config_path(SEG_CONFIG),
                      run_dir=osp.join(args.work_dir, m, f'seed{s}'), data=data['data'],
                      data_key=data['key'],
-                     seg_data=data['seg_data'] if METHODS[m].facts['vit'] else None,
+                     seg_data=data['seg_data'] if segment and METHODS[m].facts['vit']
+                     else None,
                      finetune_config=config_path(FINETUNE_CONFIG)
                      if METHODS[m].facts['vit'] else None, labelled=labelled,
                      epochs=epochs, seg_iters=seg_iters,

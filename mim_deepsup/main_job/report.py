@@ -55,6 +55,46 @@ def summary_markdown(table: Dict[str, dict], seeds: int) -> str:
     return '\n'.join(lines) + f'\n\nmean ± standard deviation over {seeds} seeds'
 
 
+#: what the recipe asks of a method: its k-NN this far above the untrained ViT's, and of
+#: the baseline either this k-NN or a flattened curve (its online k-NN moving less than
+#: FLAT points over the last quarter of training)
+ABOVE_UNTRAINED, TARGET_KNN, FLAT = 10.0, 80.0, 2.0
+
+
+def learning(runs: Dict[str, List[dict]], untrained_knn: Optional[float]) -> List[dict]:
+    """Per method: its mean k-NN, how far above the untrained ViT's, and how much its
+    online k-NN (mean over seeds) moved over the last quarter of training."""
+    rows = []
+    for method, results in runs.items():
+        curves = np.array([[p['knn'] for p in r['pretrain']['curve']] for r in results])
+        its = [p['iter'] for p in results[0]['pretrain']['curve']]
+        quarter = next(i for i, it in enumerate(its) if it >= 0.75 * its[-1])
+        knn = float(np.mean([r['evaluate']['knn'] for r in results]))
+        rows.append(dict(method=method, knn=knn,
+                         above_untrained=None if untrained_knn is None else
+                         knn - untrained_knn,
+                         last_quarter=float(curves[:, -1].mean() - curves[:, quarter].mean()),
+                         quarter_from=its[quarter]))
+    return rows
+
+
+def learning_markdown(rows: List[dict]) -> str:
+    lines = ['| method | k-NN top-1 (%) | above the untrained ViT | online k-NN over the last '
+             'quarter | |', '|---|---|---|---|---|']
+    for row in rows:
+        above = row['above_untrained']
+        notes = []
+        if above is not None and above < ABOVE_UNTRAINED:
+            notes.append(f'less than {ABOVE_UNTRAINED:.0f} points above the untrained ViT')
+        if row['knn'] < TARGET_KNN:
+            notes.append('still rising' if row['last_quarter'] >= FLAT else 'flattened')
+        lines.append(f'| {label(row["method"])} | {row["knn"]:.2f} | '
+                     + ('-' if above is None else f'{above:+.2f}')
+                     + f' | {row["last_quarter"]:+.2f} (from iteration '
+                     f'{row["quarter_from"]}) | {"; ".join(notes)} |')
+    return '\n'.join(lines)
+
+
 def _verdict_cell(row: dict) -> str:
     word = f'**{row["verdict"]}**'
     if row.get('seeds_needed'):
@@ -307,8 +347,9 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
     rows = judge(runs, list(runs), untrained)
     along = curve_verdicts(runs, list(runs))
     converge = convergence(runs, list(runs))
+    learned = learning(runs, None if untrained is None else float(np.mean(untrained['knn'])))
     seeds = min(len(r) for r in runs.values())
-    data = dict(header, summary=table, claims=rows, curve_claims=along,
+    data = dict(header, summary=table, learning=learned, claims=rows, curve_claims=along,
                 convergence=converge, references=references,
                 figures={k: osp.basename(v) for k, v in figures.items()},
                 runs={m: [dict(seed=r['spec']['seed'], evaluate=r['evaluate'],
@@ -336,6 +377,12 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
         '\n'.join(f'- {k.replace("_", " ")}: {v}' for k, v in header.items()),
         '## Frozen features, fine-tuning and segmentation',
         summary_markdown(table, seeds) + refs,
+        '## How far each method learned',
+        learning_markdown(learned) + f'\n\nThe recipe asks every method for a k-NN at least '
+        f'{ABOVE_UNTRAINED:.0f} points above the untrained ViT\'s, and of the baseline a '
+        f'k-NN of {TARGET_KNN:.0f} % or a flattened curve (its online k-NN, mean over seeds, '
+        f'moving less than {FLAT:.0f} points over the last quarter of training); a method '
+        f'that is not there is named in the last column (docs/main_job.md).',
         '## The papers\' claims',
         claims_markdown(rows, along) + VERDICTS,
         '## Convergence',
