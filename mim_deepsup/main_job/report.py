@@ -97,8 +97,10 @@ def learning_markdown(rows: List[dict]) -> str:
 
 def _verdict_cell(row: dict) -> str:
     word = f'**{row["verdict"]}**'
-    if row.get('seeds_needed'):
-        word += f' (a difference this size needs {row["seeds_needed"]} seeds)'
+    needed = row.get('seeds_needed')
+    if needed:
+        word += (f' (a difference this size needs {needed} seeds)' if needed <= 100 else
+                 ' (a difference this size needs more than 100 seeds)')
     return word
 
 
