@@ -164,7 +164,7 @@ def test_methods_are_read_from_their_configs():
 def test_a_config_given_on_the_command_line_joins_the_job():
     from mim_deepsup.main_job.job import parse_args
     path = os.path.join(os.path.dirname(METHODS['lut'].path), 'lut_ablations',
-                        'lut_m0990_w0.py')
+                        'lut-m0990-w0_vit-tiny-p4_digits.py')
     try:
         args = parse_args(['--methods', 'mae', '--config', f'no-context={path}'])
         assert args.methods == ['mae', 'no-context']
