@@ -232,6 +232,8 @@ def parse_args(argv=None):
     parser.add_argument('--seeds', type=int, help='runs per method (default 3; --quick 2)')
     parser.add_argument('--epochs', type=int, help='pretraining epochs (default: the job '
                         'configs\' 6; --quick 4)')
+    parser.add_argument('--finetune-epochs', type=int, help='fine-tuning epochs (default: '
+                        'the fine-tuning config\'s 30)')
     parser.add_argument('--seg-iters', type=int, help='UperNet iterations (default: the '
                         'config\'s 150; --quick 10)')
     parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
@@ -265,11 +267,11 @@ def parse_args(argv=None):
         if base is not None and base not in args.methods:
             parser.error(f'--methods: {label(method)}\'s claims compare with '
                          f'{label(base)}; include {base}')
-    for name in ('seeds', 'epochs', 'seg_iters', 'jobs'):
+    for name in ('seeds', 'epochs', 'finetune_epochs', 'seg_iters', 'jobs'):
         value = getattr(args, name)
-        if value is not None and value < (2 if name in ('epochs', 'seg_iters') else 1):
-            parser.error(f'--{name.replace("_", "-")}: expected at least '
-                         f'{2 if name in ("epochs", "seg_iters") else 1}, got {value}')
+        least = 2 if name in ('epochs', 'finetune_epochs', 'seg_iters') else 1
+        if value is not None and value < least:
+            parser.error(f'--{name.replace("_", "-")}: expected at least {least}, got {value}')
     return args
 
 
@@ -285,6 +287,7 @@ def main(argv=None) -> dict:
     epochs = args.epochs or settings['epochs']
     seg_iters = args.seg_iters or settings['seg_iters']
     segment = args.segment or args.seg_data is not None
+    finetune_epochs = args.finetune_epochs or settings['finetune_epochs']
     console = Console(soft_wrap=True)  # one line per finished stage, however long
     start = time.time()
     with console.status('checking (or writing) the data'):
@@ -300,7 +303,7 @@ def main(argv=None) -> dict:
                      finetune_config=config_path(FINETUNE_CONFIG)
                      if METHODS[m].facts['vit'] else None, labelled=labelled,
                      epochs=epochs, seg_iters=seg_iters,
-                     finetune_epochs=settings['finetune_epochs'],
+                     finetune_epochs=finetune_epochs,
                      curve_points=settings['curve_points'], force=args.force,
                      verbose=args.verbose)
              for s in seeds for m in args.methods]
@@ -320,7 +323,7 @@ def main(argv=None) -> dict:
                                                       total=None, visible=False)
                 for s in specs}
         futures = {pool.submit(references, data['data'], data['key'], seeds, args.work_dir,
-                               args.force, labelled, settings['finetune_epochs']): None}
+                               args.force, labelled, finetune_epochs): None}
         futures.update({pool.submit(run, spec, events): spec for spec in specs})
         pending = set(futures)
         failed = None
