@@ -65,3 +65,21 @@ def test_bad_settings_are_named(demo_data, tmp_path):
     with pytest.raises(ValueError, match=r'OnlineKNNHook.out_file: expected a file name '
                        r'ending in .json'):
         OnlineKNNHook(root, out_file='curve.txt')
+
+
+def test_a_resumed_run_keeps_the_points_it_had(demo_data, tmp_path):
+    hook = dict(type='OnlineKNNHook', data_root=demo_data['imagenet'], interval=1,
+                num_train_per_class=3, num_val_per_class=1)
+    cfg = tiny_runner_cfg(demo_data, tmp_path, max_epochs=1)  # 2 iterations
+    cfg.custom_hooks = list(cfg.custom_hooks) + [hook]
+    Runner.from_cfg(cfg).train()
+    with open(tmp_path / 'knn_curve.json') as f:
+        first = json.load(f)['points']
+    assert [p['iter'] for p in first] == [0, 1, 2]
+    cfg = tiny_runner_cfg(demo_data, tmp_path, max_epochs=2, resume=True)
+    cfg.custom_hooks = list(cfg.custom_hooks) + [hook]
+    Runner.from_cfg(cfg).train()  # resumes from epoch_1.pth at iteration 2
+    with open(tmp_path / 'knn_curve.json') as f:
+        points = json.load(f)['points']
+    assert [p['iter'] for p in points] == [0, 1, 2, 3, 4]
+    assert points[:3] == first  # kept as they were, not evaluated again

@@ -48,7 +48,7 @@ class Claim:
 
 
 #: claim keys that are a whole stage's number -> that stage
-STAGES = {'finetune': 'finetune', 'miou': 'segment'}
+STAGE_OF = {'finetune': 'finetune', 'miou': 'segment'}
 KNN = 'k-NN top-1, %'
 AAD = 'attention distance of the last third of the blocks (mean), px'
 CLAIMS = (
@@ -191,7 +191,7 @@ def judge(runs: Dict[str, List[dict]], methods: Sequence[str],
             continue
         floor = untrained if METHODS[method].facts['vit'] else None
         for claim in claims_of(method):
-            if claim.key in STAGES and all(STAGES[claim.key] not in r
+            if claim.key in STAGE_OF and all(STAGE_OF[claim.key] not in r
                                            for r in runs[method] + runs[base]):
                 continue  # a stage that did not run (e.g. no UperNet): no row
             # the blocks a claim averages are the method's (e.g. DeepMIM's), for the

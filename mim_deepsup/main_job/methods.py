@@ -84,9 +84,8 @@ def add_method(name: str, path: str) -> JobMethod:
                          f'choose another name')
     if not osp.isfile(path):
         raise FileNotFoundError(f'--config {name}={path}: no such config file')
-    colour = EXTRA_COLOURS[sum(m.config.startswith('/') for m in METHODS.values())
-                           % len(EXTRA_COLOURS)]
-    METHODS[name] = JobMethod(name, name, osp.abspath(path), colour)
+    METHODS[name] = JobMethod(name, name, osp.abspath(path),
+                              EXTRA_COLOURS[len(METHODS) % len(EXTRA_COLOURS)])
     return METHODS[name]
 
 

@@ -184,12 +184,17 @@ def plot_aad_blocks(path, runs, references) -> str:
     return path
 
 
+def _two_panels():
+    """A figure of two plots side by side, and their axes."""
+    fig, _ = figure(11, 4)
+    fig.clf()
+    return fig, [fig.add_subplot(1, 2, i) for i in (1, 2)]
+
+
 def plot_curves(path, runs) -> str:
     """The online k-NN against iterations (mean over seeds, the band their range; the
     untrained encoder at iteration 0) beside the final decoder's loss."""
-    fig, _ = figure(11, 4)
-    fig.clf()
-    axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
+    fig, axes = _two_panels()
     for method, results in runs.items():
         curves = [r['pretrain']['curve'] for r in results]
         its = np.array([p['iter'] for p in curves[0]])
@@ -222,9 +227,7 @@ def _loss_line(ax, results, key: str, method: str) -> None:
 def plot_deepmim_analyses(path, runs, references) -> str:
     """DeepMIM's analyses per block: attention-head diversity and the linear CKA of each
     block to the last one."""
-    fig, _ = figure(11, 4)
-    fig.clf()
-    axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
+    fig, axes = _two_panels()
     _per_block(axes[0], runs, 'diversity_blocks', references, 'attention-head diversity (nats)')
     _per_block(axes[1], runs, 'cka_blocks', references, 'linear CKA to the last block')
     axes[0].set_title('Attention-head diversity of every block', fontsize=9)
@@ -234,9 +237,7 @@ def plot_deepmim_analyses(path, runs, references) -> str:
 
 
 def plot_losses(path, runs) -> str:
-    fig, axes = figure(11, 4)
-    fig.clf()
-    axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
+    fig, axes = _two_panels()
     for method, results in runs.items():
         for ax, key in zip(axes, ('mim_losses', 'losses')):
             _loss_line(ax, results, key, method)

@@ -27,7 +27,7 @@ import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -133,6 +133,11 @@ def _own_names(cfg, name: str) -> None:
     cfg.visualizer.name = f'visualizer-{cfg.experiment_name}'
 
 
+def class_folders(folder: str) -> Tuple[str, ...]:
+    """The class folders of an image folder (``folder/<class>/``), sorted."""
+    return tuple(sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d))))
+
+
 def pretrain_cfg(spec: RunSpec):
     """The method's job config on the run's data, seed and epochs, with the online k-NN
     (:class:`~mim_deepsup.engine.hooks.OnlineKNNHook`) at ``CURVE_POINTS`` evenly spaced
@@ -142,8 +147,8 @@ def pretrain_cfg(spec: RunSpec):
     from ..analysis.images import find_images
     cfg = Config.fromfile(spec.pretrain_config)
     train = osp.join(spec.data, 'train')
-    classes = tuple(sorted(d for d in os.listdir(train) if osp.isdir(osp.join(train, d))))
-    cfg.train_dataloader.dataset.update(data_root=spec.data, metainfo=dict(classes=classes))
+    cfg.train_dataloader.dataset.update(data_root=spec.data,
+                                        metainfo=dict(classes=class_folders(train)))
     if spec.epochs is not None:
         set_epochs(cfg, spec.epochs)
     cfg.randomness = dict(seed=spec.seed, diff_rank_seed=False)
@@ -163,10 +168,9 @@ def labelled_subset(data: str, path: str) -> str:
     to ``path``: ``LABELLED_FRACTION`` of each class, lines '<class>/<image> <label>'."""
     from ..analysis.images import find_images
     train = osp.join(data, 'train')
-    classes = sorted(d for d in os.listdir(train) if osp.isdir(osp.join(train, d)))
     rng = np.random.default_rng(0)
     lines = []
-    for label, name in enumerate(classes):
+    for label, name in enumerate(class_folders(train)):
         images = [osp.relpath(p, train) for p in find_images(osp.join(train, name))]
         count = max(1, round(LABELLED_FRACTION * len(images)))
         lines += [f'{images[i]} {label}' for i in sorted(rng.permutation(len(images))[:count])]
@@ -184,8 +188,7 @@ def finetune_cfg(spec: RunSpec, backbone: Optional[str]):
     converted ``backbone`` (None: the ViT's own initialisation)."""
     from mmengine.config import Config
     cfg = Config.fromfile(spec.finetune_config)
-    train = osp.join(spec.data, 'train')
-    classes = tuple(sorted(d for d in os.listdir(train) if osp.isdir(osp.join(train, d))))
+    classes = class_folders(osp.join(spec.data, 'train'))
     for loader, extra in (('train_dataloader', dict(ann_file=spec.labelled)),
                           ('val_dataloader', {}), ('test_dataloader', {})):
         cfg[loader].dataset.update(data_root=spec.data, metainfo=dict(classes=classes),
@@ -391,20 +394,18 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
 
 
 def finetune(spec: RunSpec, checkpoint: Optional[str], checkpoint_sha256: Optional[str],
-             report: Report, run_dir: Optional[str] = None) -> dict:
+             report: Report) -> dict:
     """Fine-tune the run's encoder end to end on the labelled subset (``checkpoint``
-    None: the untrained ViT, into ``run_dir``); top-1 on the whole validation set."""
-
+    None: the untrained ViT); top-1 on the whole validation set."""
     from ..checkpoints import convert_checkpoint
-    run_dir = run_dir or spec.run_dir
-    work_dir = osp.join(run_dir, 'finetune')
+    work_dir = osp.join(spec.run_dir, 'finetune')
     backbone = None if checkpoint is None else osp.join(work_dir, 'backbone.pth')
     cfg = finetune_cfg(spec, backbone)
     with open(spec.labelled) as f:
         labelled = f.read()
     key = digest(dict(checkpoint=checkpoint_sha256, config=cfg.pretty_text,
                       data=spec.data_key, labelled=labelled))
-    path = osp.join(run_dir, 'finetune.json')
+    path = osp.join(spec.run_dir, 'finetune.json')
     result = _cached(path, key, spec.force)
     if result is not None:
         return dict(result, reused=True)
@@ -431,7 +432,6 @@ def read_classes(seg_data: str) -> List[str]:
 
 def segment(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Report) -> dict:
     """Fine-tune the tiny UperNet from the run's encoder; mIoU and aAcc on validation."""
-
     import mim_deepsup.seg  # noqa: F401  (StrictLoadMAE for UperNet)
 
     from ..checkpoints import convert_checkpoint
