@@ -104,7 +104,7 @@ def test_bad_data_folders_are_named(tmp_path, capsys):
 @pytest.mark.slow
 def test_quick_job_reports_its_runs(tmp_path):
     work = tmp_path / 'job'
-    args = ['--quick', '--segment', '--work-dir', str(work), '--digits',
+    args = ['--quick', '--work-dir', str(work), '--digits',
             str(tmp_path / 'digits')]
     report = main(args)
     with open(work / 'report.json') as f:
@@ -118,6 +118,10 @@ def test_quick_job_reports_its_runs(tmp_path):
         with open(work / 'mae' / f'seed{run["seed"]}' / 'evaluate.json') as f:
             assert json.load(f)['result']['knn'] == run['evaluate']['knn']
     assert len(report['claims']) == 14  # DeepMIM's 6, DDAE's and LUT's 4 each
+    # the UperNet's floor: the untrained ViT segmented, one number per seed
+    assert len(report['references']['untrained']['miou']) == 2
+    assert all(r['untrained']['n'] == 2 for r in report['claims']
+               if r['metric'].startswith('UperNet'))
     # the curve: the untrained start and 4 points, the last after the last iteration
     curve = mae[0]['pretrain']['curve']
     assert [p['iter'] for p in curve] == [0, 32, 64, 96, 128]

@@ -34,6 +34,7 @@ from .stages import (
     quiet_imports,
     read_classes,
     run,
+    segment,
 )
 
 FINETUNE_CONFIG = 'finetune_vit-tiny-p4_digits.py'
@@ -126,10 +127,12 @@ def prepare_data(args, settings: dict) -> dict:
 
 
 def references(data: str, data_key: str, seeds: List[int], out: str, force: bool,
-               labelled: str, finetune_epochs: Optional[int]) -> dict:
+               labelled: str, finetune_epochs: Optional[int],
+               seg_data: Optional[str] = None, seg_iters: Optional[int] = None) -> dict:
     """k-NN of raw pixels, and the untrained tiny ViT for each seed: its frozen
-    evaluation (the MAE config's initialisation) and its fine-tuning on the labelled
-    subset (the fine-tuning config's initialisation): what pretraining must beat."""
+    evaluation (the MAE config's initialisation), its fine-tuning on the labelled subset
+    (the fine-tuning config's initialisation) and, with ``seg_data``, its UperNet (mmseg's
+    initialisation): what pretraining must beat."""
     import json
 
     from mmengine.config import Config
@@ -146,12 +149,20 @@ def references(data: str, data_key: str, seeds: List[int], out: str, force: bool
     with console_to(osp.join(out, 'references.log')):  # mmengine's logs
         if result is None:
             result = _references(data, backbone, seeds, path, key)
-        result['untrained']['finetune'] = [finetune(RunSpec(
-            method='untrained', seed=seed, pretrain_config='', seg_config='',
-            run_dir=osp.join(out, 'untrained', f'seed{seed}'), data=data, data_key=data_key,
-            finetune_config=config_path(FINETUNE_CONFIG), labelled=labelled,
-            finetune_epochs=finetune_epochs, force=force),
-            None, None, lambda *_: None)['top1'] for seed in seeds]
+        specs = [RunSpec(method='untrained', seed=seed, pretrain_config='',
+                         seg_config=config_path(SEG_CONFIG),
+                         run_dir=osp.join(out, 'untrained', f'seed{seed}'), data=data,
+                         data_key=data_key, seg_data=seg_data,
+                         finetune_config=config_path(FINETUNE_CONFIG), labelled=labelled,
+                         finetune_epochs=finetune_epochs, seg_iters=seg_iters, force=force)
+                 for seed in seeds]
+        def quiet(*_):  # no progress bars for the references
+            pass
+
+        untrained = result['untrained']
+        untrained['finetune'] = [finetune(s, None, None, quiet)['top1'] for s in specs]
+        if seg_data is not None:
+            untrained['miou'] = [segment(s, None, None, quiet)['miou'] for s in specs]
     return result
 
 
@@ -216,10 +227,9 @@ def parse_args(argv=None):
         prog='tools/main_job.py', description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'main_job'))
     parser.add_argument('--data', help=f'an image folder ({LAYOUT}) instead of the digits')
-    parser.add_argument('--segment', action='store_true',
-                        help='also fine-tune the tiny UperNet (off by default: at this '
-                        'budget it does not learn the digits from a pretrained encoder; '
-                        'docs/main_job.md); implied by --seg-data')
+    parser.add_argument('--no-segment', dest='segment', action='store_false',
+                        help='skip the tiny UperNet (the stage that takes longest after '
+                        'pretraining)')
     parser.add_argument('--seg-data', help='a segmentation folder in ADE20K\'s layout with '
                         'classes.txt (default: the digit canvases, or none with --data)')
     parser.add_argument('--digits', help='where the digits are written (default '
@@ -231,11 +241,11 @@ def parse_args(argv=None):
                         'deepmim-simmim against simmim), which must be in the list')
     parser.add_argument('--seeds', type=int, help='runs per method (default 3; --quick 2)')
     parser.add_argument('--epochs', type=int, help='pretraining epochs (default: the job '
-                        'configs\' 6; --quick 4)')
+                        'configs\' 12; --quick 4)')
     parser.add_argument('--finetune-epochs', type=int, help='fine-tuning epochs (default: '
                         'the fine-tuning config\'s 30)')
     parser.add_argument('--seg-iters', type=int, help='UperNet iterations (default: the '
-                        'config\'s 150; --quick 10)')
+                        'config\'s 1,200; --quick 10)')
     parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
                         help='runs side by side (default: 2, or 1 on one core)')
     parser.add_argument('--quick', action='store_true',
@@ -286,20 +296,19 @@ def main(argv=None) -> dict:
     seeds = list(range(args.seeds or settings['seeds']))
     epochs = args.epochs or settings['epochs']
     seg_iters = args.seg_iters or settings['seg_iters']
-    segment = args.segment or args.seg_data is not None
     finetune_epochs = args.finetune_epochs or settings['finetune_epochs']
     console = Console(soft_wrap=True)  # one line per finished stage, however long
     start = time.time()
     with console.status('checking (or writing) the data'):
         data = prepare_data(args, settings)
     console.print(f'data: {data["description"]}')
+    seg_data = data['seg_data'] if args.segment else None  # None: no UperNet stage
     labelled = labelled_subset(data['data'], osp.join(args.work_dir, 'labelled.txt'))
     specs = [RunSpec(method=m, seed=s, pretrain_config=METHODS[m].path,
                      seg_config=config_path(SEG_CONFIG),
                      run_dir=osp.join(args.work_dir, m, f'seed{s}'), data=data['data'],
                      data_key=data['key'],
-                     seg_data=data['seg_data'] if segment and METHODS[m].facts['vit']
-                     else None,
+                     seg_data=seg_data if METHODS[m].facts['vit'] else None,
                      finetune_config=config_path(FINETUNE_CONFIG)
                      if METHODS[m].facts['vit'] else None, labelled=labelled,
                      epochs=epochs, seg_iters=seg_iters,
@@ -323,7 +332,8 @@ def main(argv=None) -> dict:
                                                       total=None, visible=False)
                 for s in specs}
         futures = {pool.submit(references, data['data'], data['key'], seeds, args.work_dir,
-                               args.force, labelled, finetune_epochs): None}
+                               args.force, labelled, finetune_epochs,
+                               seg_data, seg_iters): None}
         futures.update({pool.submit(run, spec, events): spec for spec in specs})
         pending = set(futures)
         failed = None
@@ -360,7 +370,10 @@ def main(argv=None) -> dict:
                                   f'%, of the untrained ViT '
                                   f'{sum(untrained["knn"]) / len(seeds):.2f} %; the '
                                   f'untrained ViT fine-tuned: '
-                                  f'{sum(untrained["finetune"]) / len(seeds):.2f} %')
+                                  f'{sum(untrained["finetune"]) / len(seeds):.2f} %'
+                                  + (f', in the UperNet: '
+                                     f'{sum(untrained["miou"]) / len(seeds):.2f} % mIoU'
+                                     if 'miou' in untrained else ''))
                 else:
                     results[spec.method][spec.seed] = value
                     progress.update(bars[(spec.method, spec.seed)], visible=False)

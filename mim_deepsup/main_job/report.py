@@ -367,8 +367,10 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
                 f'{references["pixels_knn"]:.2f} %, of the untrained ViT '
                 f'{np.mean(untrained["knn"]):.2f} % (the MAE config\'s ViT, as it '
                 f'initialises it), the untrained ViT fine-tuned '
-                f'{np.mean(untrained["finetune"]):.2f} % (mean over {seeds} seeds; no Swin '
-                f'reference).')
+                f'{np.mean(untrained["finetune"]):.2f} %'
+                + (f', in the UperNet {np.mean(untrained["miou"]):.2f} % mIoU'
+                   if 'miou' in untrained else '')
+                + f' (mean over {seeds} seeds; no Swin reference).')
     degenerate = background_only(runs, seg_classes) if seg_classes else 0
     if degenerate:
         total = sum(1 for results in runs.values() for r in results if 'segment' in r)

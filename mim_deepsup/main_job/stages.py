@@ -205,8 +205,13 @@ def finetune_cfg(spec: RunSpec, backbone: Optional[str]):
     return cfg
 
 
-def segment_cfg(spec: RunSpec, classes: List[str]):
+def segment_cfg(spec: RunSpec, classes: List[str], backbone: Optional[str]):
+    """The UperNet config on the run's segmentation data, its cross-entropy weighted by
+    the data's own median-frequency weights, starting from the converted ``backbone``
+    (None: mmseg's initialisation of the ViT)."""
     from mmengine.config import Config
+
+    from ..seg import median_frequency_weights
     cfg = Config.fromfile(spec.seg_config)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = cfg[loader].dataset
@@ -214,10 +219,15 @@ def segment_cfg(spec: RunSpec, classes: List[str]):
         if list(dataset.metainfo.classes) != list(classes):  # the user's own classes
             dataset.metainfo = dict(classes=tuple(classes))
         cfg[loader].update(num_workers=0, persistent_workers=False)
-    cfg.model.decode_head.num_classes = len(classes)
-    cfg.model.auxiliary_head.num_classes = len(classes)
+    weights = median_frequency_weights(
+        osp.join(spec.seg_data, 'annotations', 'training'), len(classes))
+    for head in (cfg.model.decode_head, cfg.model.auxiliary_head):
+        head.num_classes = len(classes)
+        if head.loss_decode.get('type') == 'ClassWeightedCrossEntropyLoss':
+            head.loss_decode.class_weight = weights  # the data's own
     if spec.seg_iters is not None:
         set_iters(cfg, spec.seg_iters)
+    cfg.model.pretrained = backbone
     cfg.randomness = dict(seed=spec.seed)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=20,
                                     log_metric_by_epoch=False)
@@ -430,23 +440,23 @@ def read_classes(seg_data: str) -> List[str]:
     return classes
 
 
-def segment(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Report) -> dict:
-    """Fine-tune the tiny UperNet from the run's encoder; mIoU and aAcc on validation."""
-    import mim_deepsup.seg  # noqa: F401  (StrictLoadMAE for UperNet)
-
+def segment(spec: RunSpec, checkpoint: Optional[str], checkpoint_sha256: Optional[str],
+            report: Report) -> dict:
+    """Fine-tune the tiny UperNet from the run's encoder (``checkpoint`` None: the
+    untrained ViT); mIoU and aAcc on validation."""
     from ..checkpoints import convert_checkpoint
     classes = read_classes(spec.seg_data)
-    cfg = segment_cfg(spec, classes)
+    work_dir = osp.join(spec.run_dir, 'segment')
+    backbone = None if checkpoint is None else osp.join(work_dir, 'backbone_mmseg.pth')
+    cfg = segment_cfg(spec, classes, backbone)
     key = digest(dict(checkpoint=checkpoint_sha256, config=cfg.pretty_text,
                       data=spec.data_key))
     path = osp.join(spec.run_dir, 'segment.json')
     result = _cached(path, key, spec.force)
     if result is not None:
         return dict(result, reused=True)
-    work_dir = osp.join(spec.run_dir, 'segment')
-    backbone = osp.join(work_dir, 'backbone_mmseg.pth')
-    convert_checkpoint(checkpoint, backbone, target='mmseg')
-    cfg.model.pretrained = backbone
+    if checkpoint is not None:
+        convert_checkpoint(checkpoint, backbone, target='mmseg')
     runner, seconds = _train(cfg, work_dir, f'main_job-{spec.method}-{spec.seed}-seg',
                              _progress_hook('segment', report))  # validates at the end
     hub = runner.message_hub
