@@ -2,15 +2,19 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mim_deepsup.analysis.metrics import (
     average_attention_distance,
     cka_matrix,
+    dense_probe_miou,
     feature_spectrum,
     head_diversity,
     knn_accuracy,
     knn_predict,
     linear_cka,
+    median_frequency_weights,
+    patch_label_counts,
 )
 
 SQRT2 = math.sqrt(2.0)
@@ -349,3 +353,55 @@ def test_knn_uses_cosine_similarity():
     preds = knn_predict(TRAIN, TRAIN_LABELS, torch.tensor([[10.0, 0.0]]), 3, k=3,
                         temperature=1.0)
     assert preds.tolist() == [1]
+
+
+# --------------------------------------------------------------------------------------
+# dense linear probe
+# --------------------------------------------------------------------------------------
+
+
+def test_patch_label_counts_by_hand():
+    # one 4 x 4 map, 2 x 2 patches of 2 x 2 pixels; 255 ignored
+    labels = torch.tensor([[[0, 0, 1, 255],
+                            [0, 2, 1, 1],
+                            [2, 2, 0, 0],
+                            [2, 2, 0, 255]]])
+    counts = patch_label_counts(labels, (2, 2), 3)
+    assert counts.shape == (1, 2, 2, 3)
+    assert counts[0].tolist() == [[[3, 0, 1], [0, 3, 0]], [[0, 0, 4], [3, 0, 0]]]
+    with pytest.raises(ValueError, match='not a multiple of the 3 x 3 patch grid'):
+        patch_label_counts(labels, (3, 3), 3)
+
+
+def test_median_frequency_weights_from_counts():
+    counts = torch.tensor([[6, 2, 0], [2, 0, 0]])  # class 2 never occurs
+    # freq: class 0 8 / (8 + 2), class 1 2 / 8; median of (0.8, 0.25) = 0.525
+    weights = median_frequency_weights(counts)
+    assert weights.tolist() == pytest.approx([0.525 / 0.8, 0.525 / 0.25, 0.0])
+
+
+def test_dense_probe_reads_the_patches_it_is_given():
+    # 8 maps of 4 x 4 pixels, a 2 x 2 grid; each patch one class (0-3), the feature of a
+    # patch the one-hot of its class: a perfect probe
+    g = torch.Generator().manual_seed(0)
+    classes = torch.randint(0, 4, (8, 2, 2), generator=g)
+    classes[0] = torch.tensor([[0, 1], [2, 3]])  # every class occurs
+    features = F.one_hot(classes, 4).float() + 0.01 * torch.randn(8, 2, 2, 4, generator=g)
+    labels = classes.repeat_interleave(2, 1).repeat_interleave(2, 2)  # (8, 4, 4)
+    result = dense_probe_miou(features, labels, features, labels, 4)
+    assert result['miou'] == pytest.approx(100.0) and result['aacc'] == pytest.approx(100.0)
+    # ignored pixels are not scored; wrong labels on one validation patch cost IoU by hand
+    val = labels.clone()
+    val[:, 0, 0] = 255
+    val[0, 2:, 2:] = 0  # patch (1, 1) of map 0 is class 3, predicted 3, labelled 0 here
+    result = dense_probe_miou(features, labels, features, val, 4)
+    truth = val[val != 255]
+    predicted = labels[val != 255]
+    iou = [((truth == c) & (predicted == c)).sum().item()
+           / ((truth == c) | (predicted == c)).sum().item() * 100 for c in range(4)]
+    assert result['iou'] == pytest.approx(iou)
+    assert result['miou'] == pytest.approx(sum(iou) / 4)
+    # features that say nothing: the probe cannot beat predicting one class per pixel
+    blind = dense_probe_miou(torch.zeros(8, 2, 2, 4), labels, torch.zeros(8, 2, 2, 4),
+                             labels, 4)
+    assert blind['miou'] < 30

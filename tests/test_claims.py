@@ -158,7 +158,7 @@ def test_methods_are_read_from_their_configs():
     assert [c.text for c in claims_of('ddae-lut')] == [
         "attention distance of the last blocks above {base}'s", "k-NN above {base}'s",
         "deep blocks more local than {base}'s", "fine-tuned top-1 above {base}'s",
-        "mIoU above {base}'s"]
+        "mIoU above {base}'s", "dense-probe mIoU above {base}'s"]
 
 
 def test_a_config_given_on_the_command_line_joins_the_job():

@@ -117,11 +117,14 @@ def test_quick_job_reports_its_runs(tmp_path):
     for run in mae:  # the report's numbers are the runs' own
         with open(work / 'mae' / f'seed{run["seed"]}' / 'evaluate.json') as f:
             assert json.load(f)['result']['knn'] == run['evaluate']['knn']
-    assert len(report['claims']) == 14  # DeepMIM's 6, DDAE's and LUT's 4 each
+    assert len(report['claims']) == 17  # DeepMIM's 7, DDAE's and LUT's 5 each
     # the UperNet's floor: the untrained ViT segmented, one number per seed
     assert len(report['references']['untrained']['miou']) == 2
     assert all(r['untrained']['n'] == 2 for r in report['claims']
-               if r['metric'].startswith('UperNet'))
+               if 'mIoU' in r['metric'])
+    # the dense probe: a number for every ViT run and for the untrained ViT
+    assert all(0 < r['evaluate']['dense_miou'] <= 100 for r in mae)
+    assert len(report['references']['untrained']['dense_miou']) == 2
     # the curve: the untrained start and 4 points, the last after the last iteration
     curve = mae[0]['pretrain']['curve']
     assert [p['iter'] for p in curve] == [0, 32, 64, 96, 128]

@@ -61,3 +61,21 @@ def load_labelled_folder(folder: str, size: int, limit: Optional[int] = None
         paths += found
         labels += [index] * len(found)
     return load_images(paths, size), torch.tensor(labels), classes
+
+
+def load_label_maps(paths: List[str], size: int) -> torch.Tensor:
+    """(n, size, size) long: label maps in ADE20K's encoding (0 ignored, 1 + i class i),
+    resized (nearest) to ``size`` and shifted to class indices, the ignored pixels 255 (as
+    mmseg's ``reduce_zero_label``)."""
+    maps = []
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                label = np.asarray(image.resize((size, size), Image.NEAREST), np.int64)
+        except (OSError, ValueError) as e:
+            raise ValueError(f'{path}: not a readable label map ({e})') from None
+        if label.ndim != 2:
+            raise ValueError(f'{path}: expected a one-channel label map, got shape '
+                             f'{label.shape}')
+        maps.append(torch.from_numpy(np.where(label == 0, 255, label - 1)))
+    return torch.stack(maps)

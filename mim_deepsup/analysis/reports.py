@@ -10,6 +10,7 @@ One pass over the images computes whichever analyses are asked for:
 import csv
 import io
 import json
+import math
 import os.path as osp
 from typing import Dict, Iterable, List, Sequence
 
@@ -220,6 +221,25 @@ def block_features(encoder: torch.nn.Module, images: torch.Tensor,
         blocks.append([x.mean(1) for x in batch['blocks']])
         final.append(batch['final'].mean(1))
     return dict(blocks=[torch.cat(layer) for layer in zip(*blocks)], final=torch.cat(final))
+
+
+def patch_features(encoder: torch.nn.Module, images: torch.Tensor, tile: int,
+                   batch_size: int = 256) -> torch.Tensor:
+    """The final-normed patch tokens of ``images`` (n, 3, H, W), encoded as tiles of
+    ``tile`` x ``tile`` (the encoder's input size; H and W multiples of it) and stitched
+    back into one grid: (n, H / tile * g, W / tile * g, C) with g x g tokens a tile."""
+    n, _, height, width = images.shape
+    if height % tile or width % tile:
+        raise ValueError(f'images: {height} x {width} is not a multiple of the {tile} px '
+                         f'tile')
+    kh, kw = height // tile, width // tile
+    tiles = images.reshape(n, 3, kh, tile, kw, tile).permute(0, 2, 4, 1, 3, 5)
+    tokens = torch.cat([batch['final'] for batch in iter_encoded(
+        encoder, tiles.reshape(n * kh * kw, 3, tile, tile), attention=False,
+        batch_size=batch_size)])  # (n kh kw, g g, C)
+    g = math.isqrt(tokens.shape[1])
+    grid = tokens.reshape(n, kh, kw, g, g, -1).permute(0, 1, 3, 2, 4, 5)
+    return grid.reshape(n, kh * g, kw * g, -1)
 
 
 def knn_report(encoder, train: tuple, val: tuple, classes: Sequence[str], k: int = 20,

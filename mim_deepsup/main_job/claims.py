@@ -29,7 +29,8 @@ import numpy as np
 from .methods import METHODS, baseline, label
 
 #: the per-run numbers the untrained references have (evaluate's keys)
-FROZEN = ('knn', 'knn_blocks', 'aad_blocks', 'diversity_blocks', 'cka_blocks')
+FROZEN = ('knn', 'knn_blocks', 'aad_blocks', 'diversity_blocks', 'cka_blocks',
+          'dense_miou')
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,9 @@ class Claim:
     sign: int = 1
 
 
-#: claim keys that are a whole stage's number -> that stage
-STAGE_OF = {'finetune': 'finetune', 'miou': 'segment'}
+#: claim keys whose number is taken only with some stages or data (fine-tuning, the
+#: UperNet, the dense probe of segmentation data): no row when no run has it
+OPTIONAL = ('finetune', 'miou', 'dense_miou')
 KNN = 'k-NN top-1, %'
 AAD = 'attention distance of the last third of the blocks (mean), px'
 CLAIMS = (
@@ -69,6 +71,8 @@ CLAIMS = (
     Claim('ddae', "k-NN above {base}'s", KNN, 'knn'),
     Claim(None, "fine-tuned top-1 above {base}'s", 'fine-tuned top-1, %', 'finetune'),
     Claim(None, "mIoU above {base}'s", 'UperNet mIoU, %', 'miou'),
+    Claim(None, "dense-probe mIoU above {base}'s", 'dense linear probe mIoU, %',
+          'dense_miou'),
 )
 
 
@@ -155,7 +159,7 @@ def run_value(run: dict, key: str):
         return run['segment']['miou'] if 'segment' in run else None
     if key == 'finetune':
         return run['finetune']['top1'] if 'finetune' in run else None
-    return run['evaluate'][key]
+    return run['evaluate'].get(key)  # (an evaluation stored before the measure: None)
 
 
 def compare(method: List, base: List, sign: int, untrained: Optional[List] = None) -> dict:
@@ -191,9 +195,9 @@ def judge(runs: Dict[str, List[dict]], methods: Sequence[str],
             continue
         floor = untrained if METHODS[method].facts['vit'] else None
         for claim in claims_of(method):
-            if claim.key in STAGE_OF and all(STAGE_OF[claim.key] not in r
-                                           for r in runs[method] + runs[base]):
-                continue  # a stage that did not run (e.g. no UperNet): no row
+            if claim.key in OPTIONAL and all(run_value(r, claim.key) is None
+                                             for r in runs[method] + runs[base]):
+                continue  # not taken (e.g. no UperNet): no row
             # the blocks a claim averages are the method's (e.g. DeepMIM's), for the
             # baseline too
             blocks = blocks_of(claim, runs[method][0])

@@ -24,6 +24,8 @@ from .claims import FROZEN
 from .methods import DEFAULT_METHODS, METHODS, SEG_CONFIG, add_method, baseline, label
 from .stages import (
     CURVE_POINTS,
+    DENSE_TILES,
+    DENSE_TRAIN_IMAGES,
     STAGES,
     RunSpec,
     console_to,
@@ -138,7 +140,8 @@ def references(data: str, data_key: str, seeds: List[int], out: str, force: bool
     from mmengine.config import Config
     backbone = Config.fromfile(METHODS['mae'].path).model.backbone
     key = digest(dict(data=data_key, backbone=backbone.to_dict(), seeds=seeds,
-                      measures=FROZEN))
+                      measures=FROZEN,
+                      dense=seg_data is not None and (DENSE_TILES, DENSE_TRAIN_IMAGES)))
     path = osp.join(out, 'references.json')
     result = None
     if not force and osp.isfile(path):
@@ -148,7 +151,7 @@ def references(data: str, data_key: str, seeds: List[int], out: str, force: bool
             result = stored['result']
     with console_to(osp.join(out, 'references.log')):  # mmengine's logs
         if result is None:
-            result = _references(data, backbone, seeds, path, key)
+            result = _references(data, seg_data, backbone, seeds, path, key)
         specs = [RunSpec(method='untrained', seed=seed, pretrain_config='',
                          seg_config=config_path(SEG_CONFIG),
                          run_dir=osp.join(out, 'untrained', f'seed{seed}'), data=data,
@@ -166,7 +169,7 @@ def references(data: str, data_key: str, seeds: List[int], out: str, force: bool
     return result
 
 
-def _references(data, backbone, seeds, path, key) -> dict:
+def _references(data, seg_data, backbone, seeds, path, key) -> dict:
     import json
 
     import torch
@@ -175,8 +178,10 @@ def _references(data, backbone, seeds, path, key) -> dict:
 
     from ..analysis.metrics import knn_accuracy
     from ..fileio import atomic_write
-    from .stages import frozen_evaluation, load_split
+    from .stages import frozen_evaluation, load_seg_split, load_split
     train, val = load_split(data, backbone.img_size)
+    seg = None if seg_data is None else load_seg_split(
+        seg_data, backbone.img_size * DENSE_TILES, DENSE_TRAIN_IMAGES)
     result = dict(pixels_knn=knn_accuracy(train[0].flatten(1), train[1], val[0].flatten(1),
                                           val[1], len(train[2])),
                   untrained={name: [] for name in FROZEN})
@@ -186,7 +191,7 @@ def _references(data, backbone, seeds, path, key) -> dict:
             encoder = MODELS.build(backbone)
         encoder.init_weights()
         encoder.eval()
-        evaluation = frozen_evaluation(encoder, train, val)
+        evaluation = frozen_evaluation(encoder, train, val, seg)
         for name in result['untrained']:
             result['untrained'][name].append(evaluation[name])
     text = json.dumps(dict(key=key, result=result))
@@ -213,7 +218,9 @@ def stage_line(method: str, seed: int, stage: str, result: dict) -> str:
         few = result['knn_few_shot']  # None with fewer than 10 training images of a class
         return (head + f'k-NN {result["knn"]:.2f} %, 10 per class '
                 + ('-' if few is None else f'{few:.2f} %')
-                + f', linear probe {result["linear"]:.2f} %' + again)
+                + f', linear probe {result["linear"]:.2f} %'
+                + ('' if result.get('dense_miou') is None
+                   else f', dense probe {result["dense_miou"]:.2f} % mIoU') + again)
     if stage == 'finetune':
         return head + (f'fine-tuned top-1 {result["top1"]:.2f} % ({result["labelled"]} '
                        f'labels, {result["iterations"]} iterations, {result["seconds"]:.0f} '

@@ -21,6 +21,7 @@ COLUMNS = [
     ('fine-tuned top-1 (%)', lambda r: r['finetune']['top1'] if 'finetune' in r else None,
      '.2f'),
     ('UperNet mIoU (%)', lambda r: r['segment']['miou'] if 'segment' in r else None, '.2f'),
+    ('dense probe mIoU (%)', lambda r: r['evaluate'].get('dense_miou'), '.2f'),
     ('final-decoder loss', lambda r: float(np.mean(r['pretrain']['mim_losses'][-20:])), '.4f'),
     ('step (s)', lambda r: r['pretrain']['step_time'], '.3f'),
 ]
@@ -288,10 +289,10 @@ def plot_reconstructions(path, runs) -> str:
 
 
 def plot_scores(path, runs) -> str:
-    """k-NN, linear probe and mIoU per method: each seed a dot, the mean a bar (the
-    methods that measured it: a Swin has no UperNet run)."""
-    panels = [(t, v) for t, v, _ in COLUMNS[:4]
-              if any(v(r) is not None for rs in runs.values() for r in rs)]
+    """k-NN, linear probe, fine-tuning and both mIoUs per method: each seed a dot, the
+    mean a bar (the methods that measured it: a Swin has no UperNet run)."""
+    panels = [(t, v) for t, v, _ in COLUMNS if '%' in t and '10 per class' not in t
+              and any(v(r) is not None for rs in runs.values() for r in rs)]
     fig, _ = figure(3.2 * len(panels), 3.4)
     fig.clf()
     names = list(runs)
@@ -370,6 +371,8 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
                 f'{np.mean(untrained["finetune"]):.2f} %'
                 + (f', in the UperNet {np.mean(untrained["miou"]):.2f} % mIoU'
                    if 'miou' in untrained else '')
+                + (f', its dense probe {np.mean(untrained["dense_miou"]):.2f} % mIoU'
+                   if None not in untrained.get('dense_miou', [None]) else '')
                 + f' (mean over {seeds} seeds; no Swin reference).')
     degenerate = background_only(runs, seg_classes) if seg_classes else 0
     if degenerate:

@@ -48,6 +48,10 @@ FEW_SHOT, FEW_SHOT_DRAWS = 10, 5
 #: the online k-NN during pretraining (the curve): evaluations after the start, and the
 #: fixed subsets it reads (the first images of each class, by name)
 CURVE_POINTS, CURVE_TRAIN_PER_CLASS, CURVE_VAL_PER_CLASS = 8, 100, 50
+#: the dense probe reads segmentation images resized to this many encoder inputs a side
+#: (the 64 px digit canvases: 2 x 2 tiles of 32 px), and fits on the first training images
+#: (by name; 250 canvases are 64,000 patches of the tiny ViT)
+DENSE_TILES, DENSE_TRAIN_IMAGES = 2, 250
 
 
 @dataclass
@@ -324,17 +328,45 @@ def load_split(data: str, size: int):
     return train, val
 
 
-def frozen_evaluation(encoder, train, val) -> dict:
+def load_seg_split(seg_data: str, size: int, num_train: Optional[int] = None):
+    """((images, labels), (images, labels), classes) of ``seg_data``'s training (the
+    first ``num_train`` by name, or all) and validation sets (ADE20K's layout), resized to
+    ``size`` x ``size`` (labels: class indices, 255 ignored), and its class names."""
+    from ..analysis.images import find_images, load_images, load_label_maps
+    splits = []
+    for split, limit in (('training', num_train), ('validation', None)):
+        images = find_images(osp.join(seg_data, 'images', split))[:limit]
+        labels = [osp.join(seg_data, 'annotations', split,
+                           osp.splitext(osp.basename(p))[0] + '.png') for p in images]
+        missing = [p for p in labels if not osp.isfile(p)]
+        if missing:
+            raise FileNotFoundError(f'{missing[0]}: the label map of '
+                                    f'{images[labels.index(missing[0])]} is missing')
+        splits.append((load_images(images, size), load_label_maps(labels, size)))
+    return splits[0], splits[1], read_classes(seg_data)
+
+
+def frozen_evaluation(encoder, train, val, seg=None) -> dict:
     """k-NN (final features, and every block's), 10-per-class k-NN, linear probe and, for
     a ViT, per block: the average attention distance (mean over heads), the attention-head
     diversity and the linear CKA of the block's patch tokens to the last block's
     (``NUM_AAD_IMAGES`` validation images) of ``encoder`` (one of our tapped backbones; one
     analysis of an encoder, also used for the untrained reference). A Swin's attention
-    stays within its windows and its stages differ in resolution: those three are None."""
+    stays within its windows and its stages differ in resolution: those three are None.
+    With ``seg`` (:func:`load_seg_split`, canvases a multiple of the encoder's input
+    size): the mIoU of a dense linear probe of the final patch tokens, the canvases
+    encoded as tiles of the encoder's input size (else None)."""
     from ..analysis.encoder import has_cls_token
-    from ..analysis.metrics import knn_accuracy, linear_probe_accuracy
-    from ..analysis.reports import analyse, block_features
+    from ..analysis.metrics import dense_probe_miou, knn_accuracy, linear_probe_accuracy
+    from ..analysis.reports import analyse, block_features, patch_features
     num_classes = len(train[2])
+    dense = None
+    if seg is not None:
+        tile = train[0].shape[-1]
+        (seg_x, seg_y), (seg_vx, seg_vy), seg_classes = seg
+        dense = dense_probe_miou(patch_features(encoder, seg_x, tile), seg_y,
+                                 patch_features(encoder, seg_vx, tile), seg_vy,
+                                 len(seg_classes))['miou']
     features = block_features(encoder, train[0]), block_features(encoder, val[0])
     (train_x, train_y), (val_x, val_y) = (features[0], train[1]), (features[1], val[1])
     few = [knn_accuracy(train_x['final'][idx], train_y[idx], val_x['final'], val_y,
@@ -356,7 +388,7 @@ def frozen_evaluation(encoder, train, val) -> dict:
                                                         for heads in blocks['aad']],
         diversity_blocks=blocks['diversity'],
         cka_blocks=None if blocks['cka'] is None else [row[-1] for row in blocks['cka']],
-        num_train=len(train_y), num_val=len(val_y), classes=list(train[2]))
+        dense_miou=dense, num_train=len(train_y), num_val=len(val_y), classes=list(train[2]))
 
 
 def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Report) -> dict:
@@ -370,7 +402,9 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     )
     key = digest(dict(checkpoint=checkpoint_sha256, data=spec.data_key,
                       few_shot=(FEW_SHOT, FEW_SHOT_DRAWS), aad=NUM_AAD_IMAGES,
-                      reconstructed=(NUM_RECONSTRUCTED, RECONSTRUCTION_SEED)))
+                      reconstructed=(NUM_RECONSTRUCTED, RECONSTRUCTION_SEED),
+                      dense=spec.seg_data is not None and (DENSE_TILES,
+                                                           DENSE_TRAIN_IMAGES)))
     path = osp.join(spec.run_dir, 'evaluate.json')
     result = _cached(path, key, spec.force)
     if result is not None:
@@ -378,9 +412,12 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     report('evaluate', 0, 3)
     model = build_pretraining_model(checkpoint)
     encoder, facts = model.backbone, model.backbone.facts()
-    train, val = load_split(spec.data, facts['patch_grid'][0] * facts['patch_size'])
+    size = facts['patch_grid'][0] * facts['patch_size']
+    train, val = load_split(spec.data, size)
+    seg = None if spec.seg_data is None else load_seg_split(spec.seg_data, size * DENSE_TILES,
+                                                            DENSE_TRAIN_IMAGES)
     report('evaluate', 1, 3)
-    result = frozen_evaluation(encoder, train, val)
+    result = frozen_evaluation(encoder, train, val, seg)
     report('evaluate', 2, 3)
     # the blocks the method's supervisions read (DeepMIM's and DDAE's taps; none for LUT)
     result['supervised_blocks'] = sorted({block for c in model.supervisions.values()

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from PIL import Image
 
+from ..analysis import metrics
+
 
 @MODELS.register_module()
 class ClassWeightedCrossEntropyLoss(nn.Module):
@@ -70,21 +72,12 @@ class ClassWeightedCrossEntropyLoss(nn.Module):
 
 
 def median_frequency_weights(annotations: str, num_classes: int) -> List[float]:
-    """SegNet's median-frequency class weights of the label maps in ``annotations``
-    (a folder of PNGs in ADE20K's encoding: 0 ignored, 1 + i class i)::
-
-        freq_c = pixels of class c / labelled pixels of the images that contain c
-        w_c = median_c(freq_c) / freq_c
-
-    the median over the classes present; a class absent from every map gets 0."""
+    """SegNet's median-frequency class weights
+    (:func:`mim_deepsup.analysis.metrics.median_frequency_weights`) of the label maps in
+    ``annotations``, a folder of PNGs in ADE20K's encoding (0 ignored, 1 + i class i)."""
     files = sorted(glob.glob(osp.join(annotations, '*.png')))
     if not files:
         raise FileNotFoundError(f'{annotations}: no .png label maps')
     counts = np.stack([np.bincount(np.asarray(Image.open(f)).ravel(),
                                    minlength=256)[1:num_classes + 1] for f in files])
-    labelled = counts.sum(1, keepdims=True)
-    present = counts > 0
-    pixels = counts.sum(0)
-    freq = pixels / np.maximum((present * labelled).sum(0), 1)
-    median = np.median(freq[pixels > 0])
-    return [float(median / f) if f > 0 else 0.0 for f in freq]
+    return metrics.median_frequency_weights(torch.from_numpy(counts)).tolist()
