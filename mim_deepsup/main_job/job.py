@@ -380,7 +380,11 @@ def main(argv=None) -> dict:
                                   f'{sum(untrained["finetune"]) / len(seeds):.2f} %'
                                   + (f', in the UperNet: '
                                      f'{sum(untrained["miou"]) / len(seeds):.2f} % mIoU'
-                                     if 'miou' in untrained else ''))
+                                     if 'miou' in untrained else '')
+                                  + ('' if None in untrained['dense_miou'] else
+                                     f'; its dense probe: '
+                                     f'{sum(untrained["dense_miou"]) / len(seeds):.2f} % '
+                                     f'mIoU'))
                 else:
                     results[spec.method][spec.seed] = value
                     progress.update(bars[(spec.method, spec.seed)], visible=False)

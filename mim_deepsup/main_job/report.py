@@ -288,9 +288,15 @@ def plot_reconstructions(path, runs) -> str:
     return path
 
 
-def plot_scores(path, runs) -> str:
+#: the untrained ViT's number (the references' key) drawn as a floor in a score panel
+FLOOR_OF = {'k-NN top-1 (%)': 'knn', 'fine-tuned top-1 (%)': 'finetune',
+            'UperNet mIoU (%)': 'miou', 'dense probe mIoU (%)': 'dense_miou'}
+
+
+def plot_scores(path, runs, untrained: Optional[dict] = None) -> str:
     """k-NN, linear probe, fine-tuning and both mIoUs per method: each seed a dot, the
-    mean a bar (the methods that measured it: a Swin has no UperNet run)."""
+    mean a bar (the methods that measured it: a Swin has no UperNet run), and the
+    untrained ViT's mean as a dashed floor where the references have it."""
     panels = [(t, v) for t, v, _ in COLUMNS if '%' in t and '10 per class' not in t
               and any(v(r) is not None for rs in runs.values() for r in rs)]
     fig, _ = figure(3.2 * len(panels), 3.4)
@@ -306,6 +312,11 @@ def plot_scores(path, runs) -> str:
             ax.bar(i, np.mean(values), color=colour(method), alpha=0.35)
             ax.scatter([i] * len(values), values, color=colour(method), s=14)
             shown += values
+        floor = (untrained or {}).get(FLOOR_OF.get(title))
+        if shown and floor and None not in floor:
+            ax.axhline(np.mean(floor), color='k', ls='--', lw=1)
+            shown.append(float(np.mean(floor)))
+            title += '\n(dashed: the untrained ViT)'
         if not shown:
             continue
         ax.set_xticks(range(len(names)), [label(m) for m in names], rotation=40,
@@ -337,7 +348,8 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
     report's data (what report.json holds)."""
     figures = dict(
         curves=plot_curves(osp.join(out_dir, 'curves.png'), runs),
-        scores=plot_scores(osp.join(out_dir, 'scores.png'), runs),
+        scores=plot_scores(osp.join(out_dir, 'scores.png'), runs,
+                           None if references is None else references['untrained']),
         knn_blocks=plot_knn_blocks(osp.join(out_dir, 'knn_blocks.png'), runs, references),
         aad_blocks=plot_aad_blocks(osp.join(out_dir, 'aad_blocks.png'), runs, references),
         deepmim_analyses=plot_deepmim_analyses(osp.join(out_dir, 'deepmim_analyses.png'),
