@@ -48,7 +48,7 @@ def run(knn, knn_blocks=None, aad_blocks=None, supervised=(), top1=None, miou=No
         curve=None):
     out = dict(evaluate=dict(knn=knn, knn_blocks=knn_blocks or [knn] * 6,
                              aad_blocks=aad_blocks, supervised_blocks=list(supervised),
-                             diversity_blocks=None, cka_blocks=None),
+                             diversity_blocks=None, cka_blocks=None, dense_miou=None),
                pretrain=dict(curve=curve or []))
     if top1 is not None:
         out['finetune'] = dict(top1=top1)

@@ -159,7 +159,7 @@ def run_value(run: dict, key: str):
         return run['segment']['miou'] if 'segment' in run else None
     if key == 'finetune':
         return run['finetune']['top1'] if 'finetune' in run else None
-    return run['evaluate'].get(key)  # (an evaluation stored before the measure: None)
+    return run['evaluate'][key]
 
 
 def compare(method: List, base: List, sign: int, untrained: Optional[List] = None) -> dict:

@@ -24,11 +24,10 @@ from .claims import FROZEN
 from .methods import DEFAULT_METHODS, METHODS, SEG_CONFIG, add_method, baseline, label
 from .stages import (
     CURVE_POINTS,
-    DENSE_TILES,
-    DENSE_TRAIN_IMAGES,
     STAGES,
     RunSpec,
     console_to,
+    dense_probe_key,
     digest,
     finetune,
     init_worker,
@@ -141,7 +140,7 @@ def references(data: str, data_key: str, seeds: List[int], out: str, force: bool
     backbone = Config.fromfile(METHODS['mae'].path).model.backbone
     key = digest(dict(data=data_key, backbone=backbone.to_dict(), seeds=seeds,
                       measures=FROZEN,
-                      dense=seg_data is not None and (DENSE_TILES, DENSE_TRAIN_IMAGES)))
+                      dense=dense_probe_key(seg_data)))
     path = osp.join(out, 'references.json')
     result = None
     if not force and osp.isfile(path):
@@ -178,10 +177,9 @@ def _references(data, seg_data, backbone, seeds, path, key) -> dict:
 
     from ..analysis.metrics import knn_accuracy
     from ..fileio import atomic_write
-    from .stages import frozen_evaluation, load_seg_split, load_split
+    from .stages import dense_probe_data, frozen_evaluation, load_split
     train, val = load_split(data, backbone.img_size)
-    seg = None if seg_data is None else load_seg_split(
-        seg_data, backbone.img_size * DENSE_TILES, DENSE_TRAIN_IMAGES)
+    seg = dense_probe_data(seg_data, backbone.img_size)
     result = dict(pixels_knn=knn_accuracy(train[0].flatten(1), train[1], val[0].flatten(1),
                                           val[1], len(train[2])),
                   untrained={name: [] for name in FROZEN})
@@ -219,7 +217,7 @@ def stage_line(method: str, seed: int, stage: str, result: dict) -> str:
         return (head + f'k-NN {result["knn"]:.2f} %, 10 per class '
                 + ('-' if few is None else f'{few:.2f} %')
                 + f', linear probe {result["linear"]:.2f} %'
-                + ('' if result.get('dense_miou') is None
+                + ('' if result['dense_miou'] is None
                    else f', dense probe {result["dense_miou"]:.2f} % mIoU') + again)
     if stage == 'finetune':
         return head + (f'fine-tuned top-1 {result["top1"]:.2f} % ({result["labelled"]} '

@@ -21,7 +21,7 @@ COLUMNS = [
     ('fine-tuned top-1 (%)', lambda r: r['finetune']['top1'] if 'finetune' in r else None,
      '.2f'),
     ('UperNet mIoU (%)', lambda r: r['segment']['miou'] if 'segment' in r else None, '.2f'),
-    ('dense probe mIoU (%)', lambda r: r['evaluate'].get('dense_miou'), '.2f'),
+    ('dense probe mIoU (%)', lambda r: r['evaluate']['dense_miou'], '.2f'),
     ('final-decoder loss', lambda r: float(np.mean(r['pretrain']['mim_losses'][-20:])), '.4f'),
     ('step (s)', lambda r: r['pretrain']['step_time'], '.3f'),
 ]
@@ -384,7 +384,7 @@ def write_report(out_dir: str, runs: Dict[str, List[dict]], references: Optional
                 + (f', in the UperNet {np.mean(untrained["miou"]):.2f} % mIoU'
                    if 'miou' in untrained else '')
                 + (f', its dense probe {np.mean(untrained["dense_miou"]):.2f} % mIoU'
-                   if None not in untrained.get('dense_miou', [None]) else '')
+                   if None not in untrained['dense_miou'] else '')
                 + f' (mean over {seeds} seeds; no Swin reference).')
     degenerate = background_only(runs, seg_classes) if seg_classes else 0
     if degenerate:

@@ -346,6 +346,20 @@ def load_seg_split(seg_data: str, size: int, num_train: Optional[int] = None):
     return splits[0], splits[1], read_classes(seg_data)
 
 
+def dense_probe_data(seg_data: Optional[str], size: int):
+    """What the dense probe reads for an encoder of input ``size``: ``seg_data`` at
+    ``DENSE_TILES`` inputs a side, its first ``DENSE_TRAIN_IMAGES`` training images
+    (:func:`load_seg_split`); None without segmentation data."""
+    if seg_data is None:
+        return None
+    return load_seg_split(seg_data, size * DENSE_TILES, DENSE_TRAIN_IMAGES)
+
+
+def dense_probe_key(seg_data: Optional[str]):
+    """The dense probe's settings, for the key of a stage that runs it (False: none)."""
+    return seg_data is not None and (DENSE_TILES, DENSE_TRAIN_IMAGES)
+
+
 def frozen_evaluation(encoder, train, val, seg=None) -> dict:
     """k-NN (final features, and every block's), 10-per-class k-NN, linear probe and, for
     a ViT, per block: the average attention distance (mean over heads), the attention-head
@@ -403,8 +417,7 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     key = digest(dict(checkpoint=checkpoint_sha256, data=spec.data_key,
                       few_shot=(FEW_SHOT, FEW_SHOT_DRAWS), aad=NUM_AAD_IMAGES,
                       reconstructed=(NUM_RECONSTRUCTED, RECONSTRUCTION_SEED),
-                      dense=spec.seg_data is not None and (DENSE_TILES,
-                                                           DENSE_TRAIN_IMAGES)))
+                      dense=dense_probe_key(spec.seg_data)))
     path = osp.join(spec.run_dir, 'evaluate.json')
     result = _cached(path, key, spec.force)
     if result is not None:
@@ -414,8 +427,7 @@ def evaluate(spec: RunSpec, checkpoint: str, checkpoint_sha256: str, report: Rep
     encoder, facts = model.backbone, model.backbone.facts()
     size = facts['patch_grid'][0] * facts['patch_size']
     train, val = load_split(spec.data, size)
-    seg = None if spec.seg_data is None else load_seg_split(spec.seg_data, size * DENSE_TILES,
-                                                            DENSE_TRAIN_IMAGES)
+    seg = dense_probe_data(spec.seg_data, size)
     report('evaluate', 1, 3)
     result = frozen_evaluation(encoder, train, val, seg)
     report('evaluate', 2, 3)
