@@ -95,7 +95,7 @@ def test_bad_inputs_fail_clearly_and_write_nothing(lut_checkpoint, tmp_path):
     with pytest.raises(ValueError, match='this checkpoint has no EMA teacher'):
         convert_checkpoint(str(mae), str(dst), source='teacher')
     with pytest.raises(ValueError, match='target: expected one of mmpretrain'):
-        convert_checkpoint(str(mae), str(dst), target='timm')
+        convert_checkpoint(str(mae), str(dst), target='onnx')
     assert not dst.exists() and not list(tmp_path.glob('**/.partial-*'))
 
 

@@ -1,6 +1,6 @@
 """Convert a pretraining checkpoint into a backbone checkpoint for fine-tuning.
 
-    python tools/convert_checkpoint.py SRC DST [--target mmpretrain|mmseg] [--teacher]
+    python tools/convert_checkpoint.py SRC DST [--target mmpretrain|mmseg|timm] [--teacher]
 
 SRC: one of our Runner checkpoints, or an authors' release of MAE, DeepMIM or LUT in timm's
 ViT names (``model``: ``blocks.N.*``; ``--teacher`` takes ``model_ema``). Keeps the
@@ -8,7 +8,9 @@ student's encoder (``--teacher``: the EMA teacher's copy), drops decoders, heads
 components and the teacher, writes DST atomically and prints what it kept, dropped and
 renamed. ``--target mmpretrain`` writes ``backbone.*`` keys for a ``VisionTransformer`` with
 ``init_cfg=dict(type='Pretrained', prefix='backbone.')``; ``--target mmseg`` writes the keys
-of mmseg's ``MAE`` (or, from BEiT-v2, ``BEiT``) backbone for ``model.pretrained=DST``.
+of mmseg's ``MAE`` (or, from BEiT-v2, ``BEiT``) backbone for ``model.pretrained=DST``;
+``--target timm`` writes DST (a ``.safetensors`` file) in timm's ViT names and prints the
+``timm.create_model`` call that loads it.
 """
 import argparse
 import sys
@@ -50,6 +52,11 @@ def main(argv=None) -> int:
     print(f'renamed {len(report["renamed"])}' + (
         f': {report["renamed"][0][0]} -> {report["renamed"][0][1]}, ...'
         if report['renamed'] else ''))
+    if 'timm' in report:
+        name, kwargs = report['timm']
+        arguments = ''.join(f', {k}={v!r}' for k, v in kwargs.items())
+        print(f"timm: timm.create_model({name!r}, pretrained=True{arguments}, "
+              f"pretrained_cfg_overlay=dict(file={args.dst!r}, num_classes=0))")
     return 0
 
 

@@ -3,23 +3,32 @@
 Inputs: our Runner checkpoints (``state_dict`` with ``backbone.*``, and
 ``teacher.ema.backbone.*`` for the EMA teacher) and the authors' releases of MAE, DeepMIM and
 LUT, which use timm's ViT names (``model`` with ``blocks.N.*``; ``model_ema`` for LUT's EMA
-encoder). Outputs: mmpretrain's ``backbone.*`` keys, or mmsegmentation's un-prefixed keys.
+encoder). Outputs: mmpretrain's ``backbone.*`` keys, mmsegmentation's un-prefixed keys, or
+timm's ViT names in a safetensors file.
 """
 import argparse
+import json
 import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from ..fileio import atomic_write
-from .key_maps import is_timm_layout, mmpretrain_to_mmseg, strip_wrappers, timm_to_mmpretrain
+from .key_maps import (
+    is_timm_layout,
+    mmpretrain_to_mmseg,
+    mmpretrain_to_timm,
+    strip_wrappers,
+    timm_to_mmpretrain,
+    timm_vit_model,
+)
 
 # where the encoder's weights live in our algorithms' state dicts
 SOURCES = {'student': 'backbone.', 'teacher': 'teacher.ema.backbone.'}
 # where the authors' scripts keep the student and the EMA weights (MAE/timm, LUT)
 TIMM_ENTRIES = {'student': ('model', 'state_dict', 'module'),
                 'teacher': ('model_ema', 'state_dict_ema')}
-TARGETS = ('mmpretrain', 'mmseg')
+TARGETS = ('mmpretrain', 'mmseg', 'timm')
 # the only non-tensor class the authors' checkpoints pickle (their argparse arguments): a
 # plain attribute holder, safe to rebuild; everything else stays refused by weights_only
 SAFE_GLOBALS = [argparse.Namespace]
@@ -150,6 +159,15 @@ def save_atomic(obj, path: str) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
+def save_safetensors_atomic(weights: Dict[str, torch.Tensor], metadata: Dict[str, str],
+                            path: str) -> None:
+    """``weights`` as a safetensors file at ``path``, written atomically (each tensor its
+    own contiguous copy: safetensors refuses shared or strided storage)."""
+    from safetensors.torch import save
+    data = save({k: v.detach().contiguous().clone() for k, v in weights.items()}, metadata)
+    atomic_write(path, lambda f: f.write(data))
+
+
 def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
                        source: str = 'student') -> Dict[str, List]:
     """Convert ``src`` (one of our pretraining checkpoints, or a timm-layout release of
@@ -161,24 +179,33 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
     Target 'mmseg': ``{'state_dict': {'<key>': tensor}}`` in the names of mmseg's ``MAE``
     (or, from BEiT-v2, ``BEiT``) backbone, which loads the file as it is when the
     segmentation config sets ``model.pretrained=dst``; see :func:`key_maps.mmpretrain_to_mmseg`.
+    Target 'timm': a safetensors file (``dst`` must end in ``.safetensors``) of timm's
+    ``VisionTransformer`` names, without a head, which
+    ``timm.create_model(name, pretrained=True, **kwargs,
+    pretrained_cfg_overlay=dict(file=dst, num_classes=0))`` loads with strict keys; the
+    name and arguments are returned as ``timm`` and stored in the file's metadata.
 
     Returns:
         dict: ``kept`` (output keys), ``dropped`` (input keys left out: decoders, heads,
-        components, teacher or student, and what the target leaves out) and ``renamed``
-        ((input, output) pairs).
+        components, teacher or student, and what the target leaves out), ``renamed``
+        ((input, output) pairs) and, for timm, ``timm`` (``(name, kwargs)``).
     """
     if target not in TARGETS:
         raise ValueError(f'target: expected one of {", ".join(TARGETS)}, got {target!r}')
+    if target == 'timm' and not dst.endswith('.safetensors'):
+        raise ValueError(f'{dst}: --target timm writes safetensors, which timm reads by the '
+                         f'file name: give DST a .safetensors name')
     checkpoint = load_checkpoint(src)
     backbone, origin, dropped = read_encoder(src, source, checkpoint)
-    if target == 'mmseg':
+    if target in ('mmseg', 'timm'):
+        to_target = mmpretrain_to_mmseg if target == 'mmseg' else mmpretrain_to_timm
         try:
-            out, seg_origin = mmpretrain_to_mmseg(backbone)
+            out, out_names = to_target(backbone)
         except ValueError as e:
             raise ValueError(f'{src}: {e}') from None
-        taken = set(seg_origin.values())
+        taken = set(out_names.values())
         dropped = sorted(dropped + [origin[k] for k in backbone if k not in taken])
-        out_origin = {k: origin[v] for k, v in seg_origin.items()}
+        out_origin = {k: origin[v] for k, v in out_names.items()}
     else:
         out = {f'backbone.{k}': v for k, v in backbone.items()}
         out_origin = {f'backbone.{k}': v for k, v in origin.items()}
@@ -187,5 +214,11 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
     heads = config_num_heads(checkpoint)
     if heads:  # for the analysis tools: the weights do not tell it
         meta['num_heads'] = heads
-    save_atomic({'state_dict': out, 'meta': meta}, dst)
-    return dict(kept=sorted(out), dropped=dropped, renamed=renamed)
+    report = dict(kept=sorted(out), dropped=dropped, renamed=renamed)
+    if target == 'timm':
+        report['timm'] = name, kwargs = timm_vit_model(out, heads)
+        meta.update(timm_model=name, timm_kwargs=json.dumps(kwargs))
+        save_safetensors_atomic(out, {k: str(v) for k, v in meta.items()}, dst)
+    else:
+        save_atomic({'state_dict': out, 'meta': meta}, dst)
+    return report

@@ -124,3 +124,87 @@ def mmpretrain_to_mmseg(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
             new = f'layers.{index}.attn.relative_position_bias_table'
             weights[new], origin[new] = backbone[shared].clone(), shared
     return weights, origin
+
+
+# timm's ViT names for the standard sizes: (embed_dim, depth, num_heads) -> (name, patch size)
+TIMM_VIT_NAMES = {(192, 12, 3): ('vit_tiny_patch16_224', 16),
+                  (384, 12, 6): ('vit_small_patch16_224', 16),
+                  (768, 12, 12): ('vit_base_patch16_224', 16),
+                  (1024, 24, 16): ('vit_large_patch16_224', 16),
+                  (1280, 32, 16): ('vit_huge_patch14_224', 14)}
+_LAYER = re.compile(r'^layers\.(\d+)\.(.+)\.(weight|bias)$')
+# what an mmpretrain encoder has and timm's VisionTransformer has not, by where it comes from
+NOT_TIMM_VIT = {'gamma_1': "BEiT's layer scale", 'gamma_2': "BEiT's layer scale",
+                'q_bias': "BEiT's split q/v bias", 'v_bias': "BEiT's split q/v bias",
+                'rel_pos_bias': "BEiT's relative position bias",
+                'relative_position': "BEiT's relative position bias",
+                'stages.': "a Swin Transformer's stages", 'absolute_pos_embed': 'Swin'}
+
+
+def mmpretrain_to_timm(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
+    """mmpretrain ViT encoder (``VisionTransformer``, MAE's ``MAEViT`` and the tapped
+    backbones built on them) -> timm ``VisionTransformer`` names, the inverse of
+    :func:`timm_to_mmpretrain`.
+
+    Left out: MaskFeat's ``mask_token`` (timm's ViT has none; its loader would take a
+    ``mask_token`` key for a DINOv2 file). Any other key timm's ViT has no place for (BEiT's
+    layer scale and relative position bias, a Swin's stages) raises, naming the key.
+    """
+    top = {mm: timm for timm, mm in TIMM_TOP.items()}
+    block = {mm: timm for timm, mm in TIMM_BLOCK_PARTS.items()}
+    for key in backbone:  # first what tells another architecture, then single keys
+        unmapped = next((why for part, why in NOT_TIMM_VIT.items() if part in key), None)
+        if unmapped is not None:
+            raise ValueError(f'{key}: {unmapped}, which timm\'s VisionTransformer does not '
+                             f'have: this encoder has no timm ViT layout')
+    weights, origin = {}, {}
+    for key, value in backbone.items():
+        if key == 'mask_token':
+            continue
+        match = _LAYER.match(key)
+        if key in top:
+            new = top[key]
+        elif match is not None and match.group(2) in block:
+            index, part, kind = match.groups()
+            new = f'blocks.{index}.{block[part]}.{kind}'
+        else:
+            raise ValueError(f'{key}: an encoder key with no timm ViT name (known: '
+                             f'{", ".join(top)}, layers.N.{{{", ".join(block)}}})')
+        weights[new], origin[new] = value, key
+    if 'patch_embed.proj.weight' not in weights:
+        raise ValueError('no patch_embed.projection.weight: not a ViT encoder')
+    return weights, origin
+
+
+def timm_vit_model(weights: Weights, num_heads=None) -> Tuple[str, Dict[str, object]]:
+    """The timm model name and the ``create_model`` arguments that build the ViT whose
+    timm-named ``weights`` these are (what differs from the named model's defaults).
+
+    Sizes come from the weights; ``num_heads`` (which they do not tell) from the training
+    config, else from the standard size with this width and depth. A size timm does not
+    name starts from ``vit_base_patch16_224`` with every size argument given.
+    """
+    embed_dim = weights['cls_token'].shape[-1]
+    depth = 1 + max(int(k.split('.')[1]) for k in weights if k.startswith('blocks.'))
+    patch_size = weights['patch_embed.proj.weight'].shape[-1]
+    grid = int(round((weights['pos_embed'].shape[1] - 1) ** 0.5))
+    mlp_ratio = weights['blocks.0.mlp.fc1.weight'].shape[0] / embed_dim
+    if num_heads is None:
+        num_heads = next((h for (d, n, h) in TIMM_VIT_NAMES if (d, n) == (embed_dim, depth)),
+                         None)
+    name, default_patch = TIMM_VIT_NAMES.get((embed_dim, depth, num_heads), (None, None))
+    kwargs = {}
+    if name is None:
+        name, default_patch = 'vit_base_patch16_224', 16
+        kwargs.update(embed_dim=embed_dim, depth=depth)
+        if num_heads is not None:  # else the caller must say it
+            kwargs['num_heads'] = num_heads
+    if patch_size != default_patch:
+        kwargs['patch_size'] = patch_size
+    if grid * patch_size != 224:
+        kwargs['img_size'] = grid * patch_size
+    if mlp_ratio != 4:
+        kwargs['mlp_ratio'] = mlp_ratio
+    if 'blocks.0.attn.qkv.bias' not in weights:
+        kwargs['qkv_bias'] = False
+    return name, kwargs
