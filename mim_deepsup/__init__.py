@@ -4,8 +4,11 @@ Importing this package registers the pretraining components in mmpretrain's regi
 the shared core (:mod:`mim_deepsup.core`), the techniques (:mod:`mim_deepsup.methods`:
 DeepMIM, DDAE, LUT), data transforms, hooks and optimizer wrappers. It does not import
 mmsegmentation (:mod:`mim_deepsup.seg` does).
+
+:func:`config_path` names one of the package's configs, for a config elsewhere to inherit.
 """
 from . import core, datasets, engine, finetune, methods  # noqa: F401  (registers components)
+from .config_paths import config_path
 from .version import __version__
 
-__all__ = ['__version__']
+__all__ = ['__version__', 'config_path']

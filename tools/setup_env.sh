@@ -9,7 +9,7 @@
 #      needs (C++20, a setuptools that still ships pkg_resources), with CPU ops only and a
 #      precompiled torch header, and the wheel is cached in MIM_DEEPSUP_CACHE (default
 #      ~/.cache/mim-deepsup) for the next set-up;
-#   3. installs this package editable with its dev extras.
+#   3. installs this package editable with its dev extras, and openmim (`mim train`).
 # A stamp file records what was installed, so a second call returns in about a second.
 set -euo pipefail
 
@@ -41,7 +41,7 @@ VPY="$VENV/bin/python"
 PIP=("$VPY" -m pip --disable-pip-version-check)
 
 # mmcv 2.1's setup.py imports pkg_resources, which setuptools 81 removed.
-"${PIP[@]}" install -q --upgrade pip 'setuptools>=64,<81' wheel ninja \
+"${PIP[@]}" install -q --upgrade pip 'setuptools>=77,<81' wheel ninja \
   || die "could not install pip/setuptools/wheel/ninja into $VENV"
 
 log "installing $TORCH_SPEC"
@@ -143,6 +143,10 @@ fi
 log "installing mim-deepsup (editable, with dev extras)"
 "${PIP[@]}" install -q -e "$ROOT[dev]" >"$VENV/install.log" 2>&1 \
   || { tail -n 30 "$VENV/install.log" >&2; false; } || die "could not install mim-deepsup into $VENV"
+# openmim without its dependencies: opendatalab pins setuptools 60, too old to build this
+# package; what `mim train` and `mim run` import comes with the dev extras
+"${PIP[@]}" install -q --no-deps 'openmim==0.3.9' >>"$VENV/install.log" 2>&1 \
+  || die "could not install openmim into $VENV (log: $VENV/install.log)"
 
 stamp_key | sha256sum >"$STAMP"
 log "environment ready in $(( $(date +%s) - start )) s: $VENV"
