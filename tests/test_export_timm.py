@@ -13,12 +13,17 @@ from tools.convert_checkpoint import main as convert_tool
 
 TINY_LUT = 'lut/lut_vit-tiny-p4_1xb32-20e_demo.py'
 BASE_LUT = 'lut/lut_vit-base-p16_8xb512-amp-coslr-400e_in1k.py'
+# BEiT-v2 with an EMA teacher: DDAE on BEiT-v2
+TINY_BEIT = 'ddae/ddae_beitv2_vit-tiny-p4_1xb32-20e_demo.py'
+BASE_BEIT = 'ddae/ddae_beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py'
 
 
 def saved_model(name, path, img_size):
     """A model of config ``name`` with random weights, the teacher unlike the student,
     saved as the Runner does (with the config, which tells num_heads)."""
     cfg = Config.fromfile(config_path(name))
+    if 'init_cfg' in cfg.model.get('target_generator', {}):  # BEiT-v2's tokenizer: random
+        cfg.model.target_generator.init_cfg = None  # weights, not downloaded
     model = build_model(cfg.model).eval()
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -38,8 +43,11 @@ def timm_features(dst, report, x):
         return vit.forward_features(x)
 
 
-@pytest.mark.parametrize('name,img_size', [(TINY_LUT, 32), (BASE_LUT, 224)],
-                         ids=['tiny', 'vit-b'])
+@pytest.mark.parametrize('name,img_size', [
+    pytest.param(TINY_LUT, 32, id='tiny'),
+    pytest.param(BASE_LUT, 224, id='vit-b', marks=pytest.mark.slow),
+    pytest.param(TINY_BEIT, 32, id='beit-tiny'),
+    pytest.param(BASE_BEIT, 224, id='beit-b', marks=pytest.mark.slow)])
 def test_timm_loads_the_encoder_with_our_features(tmp_path, name, img_size):
     model, x = saved_model(name, tmp_path / 'epoch_1.pth', img_size)
     outputs = {}
@@ -48,13 +56,20 @@ def test_timm_loads_the_encoder_with_our_features(tmp_path, name, img_size):
         dst = str(tmp_path / f'{source}.safetensors')
         report = convert_checkpoint(str(tmp_path / 'epoch_1.pth'), dst, 'timm', source)
         with torch.no_grad():
-            ours = backbone(x, mask=None)[0]  # (B, 1 + N, C): class token first, final norm
+            ours = backbone(x, mask=None)[-1]  # (B, 1 + N, C): class token first
         outputs[source] = timm_features(dst, report, x)
         assert outputs[source].shape == ours.shape
         assert (outputs[source] - ours).abs().max() <= 1e-5
     assert (outputs['student'] - outputs['teacher']).abs().max() > 1e-2  # two encoders
     if name == BASE_LUT:  # a standard size: timm's own name, nothing to override
         assert report['timm'] == ('vit_base_patch16_224', {})
+    if name == BASE_BEIT:  # BEiT-v2 pretrains with one relative position table, no final
+        # norm: timm's Beit with a shared table, its pooled-feature norm at initial values
+        assert report['timm'] == ('beitv2_base_patch16_224', dict(
+            use_shared_rel_pos_bias=True, use_rel_pos_bias=False))
+        assert report['added'] == ['fc_norm.bias', 'fc_norm.weight']
+        assert {'backbone.mask_token', 'backbone.rel_pos_bias.relative_position_index'} <= set(
+            report['dropped'])
 
 
 def test_the_file_says_what_it_is_and_the_tool_prints_the_timm_call(tmp_path, capsys):

@@ -118,6 +118,7 @@ def test_the_docs_commands_train_convert_and_load_in_timm(project):
     assert {'my_ddae.py', 'my_lut.py', 'my_upernet.py'} <= set(files) and commands
     out = ''.join(run(['bash', '-euo', 'pipefail', '-c', body], cwd=project['work'],
                       env=project['env']) for body in commands)
+    assert 'config id: deepmim_vit-tiny-p4_1xb32-20e_demo' in out  # mim search: the index
     work = project['work'] / 'work_dirs'
     # mmpretrain's script and `mim train mmpretrain` trained the user configs, ours the
     # shipped config found by its file name

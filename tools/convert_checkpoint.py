@@ -52,6 +52,9 @@ def main(argv=None) -> int:
     print(f'renamed {len(report["renamed"])}' + (
         f': {report["renamed"][0][0]} -> {report["renamed"][0][1]}, ...'
         if report['renamed'] else ''))
+    if report['added']:
+        print(f'added {len(report["added"])} at their initial values: '
+              f'{", ".join(report["added"])}')
     if 'timm' in report:
         name, kwargs = report['timm']
         arguments = ''.join(f', {k}={v!r}' for k, v in kwargs.items())

@@ -19,8 +19,8 @@ from .key_maps import (
     mmpretrain_to_mmseg,
     mmpretrain_to_timm,
     strip_wrappers,
+    timm_model,
     timm_to_mmpretrain,
-    timm_vit_model,
 )
 
 # where the encoder's weights live in our algorithms' state dicts
@@ -180,7 +180,8 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
     (or, from BEiT-v2, ``BEiT``) backbone, which loads the file as it is when the
     segmentation config sets ``model.pretrained=dst``; see :func:`key_maps.mmpretrain_to_mmseg`.
     Target 'timm': a safetensors file (``dst`` must end in ``.safetensors``) of timm's
-    ``VisionTransformer`` names, without a head, which
+    ``VisionTransformer`` names (BEiT: timm's ``Beit``; see
+    :func:`key_maps.mmpretrain_to_timm`), without a head, which
     ``timm.create_model(name, pretrained=True, **kwargs,
     pretrained_cfg_overlay=dict(file=dst, num_classes=0))`` loads with strict keys; the
     name and arguments are returned as ``timm`` and stored in the file's metadata.
@@ -188,7 +189,8 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
     Returns:
         dict: ``kept`` (output keys), ``dropped`` (input keys left out: decoders, heads,
         components, teacher or student, and what the target leaves out), ``renamed``
-        ((input, output) pairs) and, for timm, ``timm`` (``(name, kwargs)``).
+        ((input, output) pairs), ``added`` (output keys from no input key: the pooled-feature
+        norm timm's Beit needs) and, for timm, ``timm`` (``(name, kwargs)``).
     """
     if target not in TARGETS:
         raise ValueError(f'target: expected one of {", ".join(TARGETS)}, got {target!r}')
@@ -205,7 +207,7 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
             raise ValueError(f'{src}: {e}') from None
         taken = set(out_names.values())
         dropped = sorted(dropped + [origin[k] for k in backbone if k not in taken])
-        out_origin = {k: origin[v] for k, v in out_names.items()}
+        out_origin = {k: origin[v] for k, v in out_names.items() if v}
     else:
         out = {f'backbone.{k}': v for k, v in backbone.items()}
         out_origin = {f'backbone.{k}': v for k, v in origin.items()}
@@ -214,9 +216,10 @@ def convert_checkpoint(src: str, dst: str, target: str = 'mmpretrain',
     heads = config_num_heads(checkpoint)
     if heads:  # for the analysis tools: the weights do not tell it
         meta['num_heads'] = heads
-    report = dict(kept=sorted(out), dropped=dropped, renamed=renamed)
+    report = dict(kept=sorted(out), dropped=dropped, renamed=renamed,
+                  added=sorted(set(out) - set(out_origin)))
     if target == 'timm':
-        report['timm'] = name, kwargs = timm_vit_model(out, heads)
+        report['timm'] = name, kwargs = timm_model(out, heads)
         meta.update(timm_model=name, timm_kwargs=json.dumps(kwargs))
         save_safetensors_atomic(out, {k: str(v) for k, v in meta.items()}, dst)
     else:

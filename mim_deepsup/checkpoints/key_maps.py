@@ -133,12 +133,12 @@ TIMM_VIT_NAMES = {(192, 12, 3): ('vit_tiny_patch16_224', 16),
                   (1024, 24, 16): ('vit_large_patch16_224', 16),
                   (1280, 32, 16): ('vit_huge_patch14_224', 14)}
 _LAYER = re.compile(r'^layers\.(\d+)\.(.+)\.(weight|bias)$')
+_LAYER_PARAM = re.compile(r'^layers\.(\d+)\.(gamma_[12]|attn\.[qv]_bias|'
+                          r'attn\.relative_position_bias_table)()$')
 # what an mmpretrain encoder has and timm's VisionTransformer has not, by where it comes from
-NOT_TIMM_VIT = {'gamma_1': "BEiT's layer scale", 'gamma_2': "BEiT's layer scale",
-                'q_bias': "BEiT's split q/v bias", 'v_bias': "BEiT's split q/v bias",
-                'rel_pos_bias': "BEiT's relative position bias",
-                'relative_position': "BEiT's relative position bias",
-                'stages.': "a Swin Transformer's stages", 'absolute_pos_embed': 'Swin'}
+NOT_TIMM_VIT = {'stages.': "a Swin Transformer's stages", 'absolute_pos_embed': 'Swin'}
+# BEiT's parts that timm's VisionTransformer has not (they map to timm's Beit)
+BEIT_PARTS = ('gamma_1', 'gamma_2', 'q_bias', 'v_bias', 'relative_position_bias_table')
 
 
 def mmpretrain_to_timm(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
@@ -146,12 +146,18 @@ def mmpretrain_to_timm(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
     backbones built on them) -> timm ``VisionTransformer`` names, the inverse of
     :func:`timm_to_mmpretrain`.
 
-    Left out: MaskFeat's ``mask_token`` (timm's ViT has none; its loader would take a
-    ``mask_token`` key for a DINOv2 file). Any other key timm's ViT has no place for (BEiT's
-    layer scale and relative position bias, a Swin's stages) raises, naming the key.
+    A BEiT encoder (layer scale, split q/v bias, relative position bias) becomes timm's
+    ``Beit``, whose names are the same but for those parts, kept under theirs. Left out:
+    the ``mask_token`` of MaskFeat and BEiT (timm's models have none; timm's ViT loader
+    would take a ``mask_token`` key for a DINOv2 file) and the relative position index
+    buffers (timm computes them). A key neither has a place for (a Swin's stages) raises,
+    naming the key.
     """
     top = {mm: timm for timm, mm in TIMM_TOP.items()}
     block = {mm: timm for timm, mm in TIMM_BLOCK_PARTS.items()}
+    block.update({part: part for part in ('gamma_1', 'gamma_2', 'attn.q_bias', 'attn.v_bias',
+                                          'attn.relative_position_bias_table')})
+    top['rel_pos_bias.relative_position_bias_table'] = 'rel_pos_bias.relative_position_bias_table'
     for key in backbone:  # first what tells another architecture, then single keys
         unmapped = next((why for part, why in NOT_TIMM_VIT.items() if part in key), None)
         if unmapped is not None:
@@ -159,43 +165,67 @@ def mmpretrain_to_timm(backbone: Weights) -> Tuple[Weights, Dict[str, str]]:
                              f'have: this encoder has no timm ViT layout')
     weights, origin = {}, {}
     for key, value in backbone.items():
-        if key == 'mask_token':
+        if key == 'mask_token' or key.endswith('relative_position_index'):
             continue
-        match = _LAYER.match(key)
+        match = _LAYER.match(key) or _LAYER_PARAM.match(key)
         if key in top:
             new = top[key]
         elif match is not None and match.group(2) in block:
             index, part, kind = match.groups()
-            new = f'blocks.{index}.{block[part]}.{kind}'
+            new = f'blocks.{index}.{block[part]}' + (f'.{kind}' if kind else '')
         else:
             raise ValueError(f'{key}: an encoder key with no timm ViT name (known: '
                              f'{", ".join(top)}, layers.N.{{{", ".join(block)}}})')
         weights[new], origin[new] = value, key
     if 'patch_embed.proj.weight' not in weights:
         raise ValueError('no patch_embed.projection.weight: not a ViT encoder')
+    if is_timm_beit(weights) and 'norm.weight' not in weights:
+        # timm's Beit always has a final LayerNorm; an encoder pretrained without one
+        # (BEiT-v2's) gets timm's pooled-feature norm at LayerNorm's initial values, as
+        # mmpretrain's BEiT fine-tuning starts its own: forward_features is unchanged
+        dim = weights['cls_token'].shape[-1]
+        like = weights['cls_token']
+        weights['fc_norm.weight'] = torch.ones(dim, dtype=like.dtype, device=like.device)
+        weights['fc_norm.bias'] = torch.zeros(dim, dtype=like.dtype, device=like.device)
+        origin['fc_norm.weight'] = origin['fc_norm.bias'] = ''  # added, from no input key
     return weights, origin
 
 
-def timm_vit_model(weights: Weights, num_heads=None) -> Tuple[str, Dict[str, object]]:
-    """The timm model name and the ``create_model`` arguments that build the ViT whose
-    timm-named ``weights`` these are (what differs from the named model's defaults).
+def is_timm_beit(weights: Weights) -> bool:
+    """timm-named weights with BEiT's parts: timm's ``Beit``, not its ViT."""
+    return any(part in key for key in weights for part in BEIT_PARTS)
+
+
+TIMM_BEIT_NAMES = {(768, 12, 12): ('beitv2_base_patch16_224', 16),
+                   (1024, 24, 16): ('beitv2_large_patch16_224', 16)}
+
+
+def timm_model(weights: Weights, num_heads=None) -> Tuple[str, Dict[str, object]]:
+    """The timm model name and the ``create_model`` arguments that build the ViT (or, with
+    BEiT's parts, the ``Beit``) whose timm-named ``weights`` these are: what differs from
+    the named model's defaults.
 
     Sizes come from the weights; ``num_heads`` (which they do not tell) from the training
     config, else from the standard size with this width and depth. A size timm does not
-    name starts from ``vit_base_patch16_224`` with every size argument given.
+    name starts from the base model with every size argument given.
     """
+    beit = is_timm_beit(weights)
+    names = TIMM_BEIT_NAMES if beit else TIMM_VIT_NAMES
     embed_dim = weights['cls_token'].shape[-1]
     depth = 1 + max(int(k.split('.')[1]) for k in weights if k.startswith('blocks.'))
     patch_size = weights['patch_embed.proj.weight'].shape[-1]
-    grid = int(round((weights['pos_embed'].shape[1] - 1) ** 0.5))
+    if 'pos_embed' in weights:
+        grid = int(round((weights['pos_embed'].shape[1] - 1) ** 0.5))
+    else:  # BEiT's relative position table: (2 grid - 1)^2 + 3 rows
+        table = next(v for k, v in weights.items() if k.endswith('relative_position_bias_table'))
+        grid = int(round(((table.shape[0] - 3) ** 0.5 + 1) / 2))
     mlp_ratio = weights['blocks.0.mlp.fc1.weight'].shape[0] / embed_dim
     if num_heads is None:
-        num_heads = next((h for (d, n, h) in TIMM_VIT_NAMES if (d, n) == (embed_dim, depth)),
-                         None)
-    name, default_patch = TIMM_VIT_NAMES.get((embed_dim, depth, num_heads), (None, None))
+        num_heads = next((h for (d, n, h) in names if (d, n) == (embed_dim, depth)), None)
+    name, default_patch = names.get((embed_dim, depth, num_heads), (None, None))
     kwargs = {}
     if name is None:
-        name, default_patch = 'vit_base_patch16_224', 16
+        name, default_patch = names[(768, 12, 12)]
         kwargs.update(embed_dim=embed_dim, depth=depth)
         if num_heads is not None:  # else the caller must say it
             kwargs['num_heads'] = num_heads
@@ -205,6 +235,15 @@ def timm_vit_model(weights: Weights, num_heads=None) -> Tuple[str, Dict[str, obj
         kwargs['img_size'] = grid * patch_size
     if mlp_ratio != 4:
         kwargs['mlp_ratio'] = mlp_ratio
-    if 'blocks.0.attn.qkv.bias' not in weights:
+    if beit:  # timm's beitv2 defaults: per-block tables, no absolute position, layer scale
+        if 'rel_pos_bias.relative_position_bias_table' in weights:
+            kwargs.update(use_shared_rel_pos_bias=True, use_rel_pos_bias=False)
+        if 'pos_embed' in weights:
+            kwargs['use_abs_pos_emb'] = True
+        if 'blocks.0.gamma_1' not in weights:
+            kwargs['init_values'] = None
+        if 'norm.weight' in weights:
+            kwargs['use_fc_norm'] = False
+    elif 'blocks.0.attn.qkv.bias' not in weights:
         kwargs['qkv_bias'] = False
     return name, kwargs
