@@ -143,7 +143,7 @@ fi
 log "installing mim-deepsup (editable, with dev extras)"
 "${PIP[@]}" install -q -e "$ROOT[dev]" >"$VENV/install.log" 2>&1 \
   || { tail -n 30 "$VENV/install.log" >&2; false; } || die "could not install mim-deepsup into $VENV"
-# openmim without its dependencies: opendatalab pins setuptools 60, too old to build this
+# openmim without its dependencies: its openxlab pins setuptools 60, too old to build this
 # package; what `mim train` and `mim run` import comes with the dev extras
 "${PIP[@]}" install -q --no-deps 'openmim==0.3.9' >>"$VENV/install.log" 2>&1 \
   || die "could not install openmim into $VENV (log: $VENV/install.log)"
