@@ -195,7 +195,7 @@ def all_reduce_bn_worker(rank: int, world_size: int, init_file: str, out_dir: st
     """Process ``rank`` of ``world_size``: AllReduceBatchNorm on its share (rows rank,
     rank + W, ...) of each batch of ``case``, writing the last step's output, input grad
     and weight grad and the running statistics to ``<out_dir>/bn<rank>.pth``."""
-    from .methods.lut import AllReduceBatchNorm
+    from .core.layers import AllReduceBatchNorm
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world_size)
     try:

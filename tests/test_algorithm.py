@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from mim_deepsup.core import BaseSupervision, ComposableMAE
+from mim_deepsup.algorithms import ComposableMAE
+from mim_deepsup.core import BaseSupervision
 from mim_deepsup.testing import TINY_MAE, manual_masked_pass
 
 

@@ -17,7 +17,7 @@ from torchvision.transforms import functional as F_pil
 
 import mim_deepsup  # noqa: F401  (registers the components)
 from mim_deepsup.datasets import batch_photometric as bp
-from mim_deepsup.methods.lut import ContextViewAugment
+from mim_deepsup.datasets.context_view_augment import ContextViewAugment
 
 # luma weights: ours (Pillow's) 0.299 for red against torchvision tensors' 0.2989, so the
 # luma differs by at most 1e-4 of a [0, 1] value; everything else is float rounding
@@ -235,7 +235,7 @@ def test_the_preprocessor_names_a_pipeline_without_views(photo):
 def test_each_rank_augments_with_its_images_rows_of_the_one_process_draw(photo, monkeypatch):
     """Ranks seeded alike must not repeat one another's parameters: rank r of W takes rows
     r, r + W, ... of the global batch's draw, the images mmengine's samplers deal it."""
-    import mim_deepsup.methods.lut as lut
+    import mim_deepsup.datasets.context_view_augment as lut
     augment = ContextViewAugment()
     x = (photo * 255).round().byte()  # (4, 3, 96, 96): the global batch
     torch.manual_seed(5)

@@ -273,8 +273,47 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
             (dict(metric='hamming'),
              "model.supervisions.ddae.metric: expected one of .*got 'hamming'"),
             (dict(loss=dict(schedule=dict(type='DDAEExponentSchedule', shallow=1e5))),
-             'model.supervisions.ddae.loss.schedule: gives g')):
+             r'model.supervisions.ddae.loss.schedule: DDAEExponentSchedule\(shallow=100000.0')):
         bad = cfg.copy()
+        bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
+        with pytest.raises(ValueError, match=message):
+            build_model(bad)
+    bad = cfg.copy()  # the schedule is stated once, in the final loss: checked there
+    bad.head = dict(cfg.head, loss=dict(
+        cfg.head.loss, schedule=dict(type='DDAEExponentSchedule', shallow=1e5)))
+    with pytest.raises(ValueError, match='model.head.loss.schedule: gives g'):
+        build_model(bad)
+
+
+def test_the_taps_follow_the_final_losss_schedule_and_metric_or_fail_naming_both():
+    from mmengine.config import Config
+
+    from mim_deepsup.testing import build_model
+    cfg = Config.fromfile(TINY_DDAE).model
+    assert cfg.head.loss.type == 'DDAEPixelLoss' and 'schedule' not in cfg.supervisions.ddae
+    schedule = dict(type='DDAEExponentSchedule', shallow=0.5, deep=-2.0, end=0.8)
+    stated = cfg.copy()
+    stated.head = dict(cfg.head, loss=dict(cfg.head.loss, schedule=schedule,
+                                           metric='manhattan'))
+    model = build_model(stated)
+    final = model.head.loss_module
+    for tap in model.supervisions.ddae.losses.values():  # g(depth, t) and d as the final's
+        assert vars(tap.schedule) == vars(final.schedule) == dict(
+            shallow=0.5, deep=-2.0, start=0.0, end=0.8)
+        assert tap.metric == final.metric == 'manhattan'
+    both = stated.copy()  # the same stated in both places: allowed
+    both.supervisions = dict(ddae=dict(cfg.supervisions.ddae, metric='manhattan',
+                                       loss=dict(schedule=dict(schedule))))
+    build_model(both)
+    for change, message in (
+            (dict(loss=dict(schedule=dict(schedule, deep=-1.0))),
+             r'model.supervisions.ddae.loss.schedule: DDAEExponentSchedule\(shallow=0.5, '
+             r'deep=-1.0.*but model.head.loss.schedule is DDAEExponentSchedule\(shallow=0.5, '
+             r'deep=-2.0'),
+            (dict(metric='chebyshev'),
+             "model.supervisions.ddae.metric: 'chebyshev', but model.head.loss.metric is "
+             "'manhattan'")):
+        bad = stated.copy()
         bad.supervisions = dict(ddae=dict(cfg.supervisions.ddae, **change))
         with pytest.raises(ValueError, match=message):
             build_model(bad)

@@ -136,7 +136,7 @@ def test_a_component_that_does_not_fit_a_swin_is_refused(supervision, message):
 
 
 def test_a_mask_patch_that_is_not_whole_patches_is_refused():
-    with pytest.raises(ValueError, match=r'^mask_patch_size: expected a multiple of '
+    with pytest.raises(ValueError, match=r'^model\.head\.mask_patch_size: expected a multiple of '
                                          r'patch_size=4, got 6'):
         MODELS.build(model_config(DDAE_SIMMIM, head=dict(mask_patch_size=6)))
 

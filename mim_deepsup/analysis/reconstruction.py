@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from ..checkpoints.backbone_converter import load_checkpoint
-from ..core.algorithms import pixel_target
+from ..core.head_loss import pixel_target
 from ..methods.ddae import DistanceWeighting
 
 

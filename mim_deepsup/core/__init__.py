@@ -1,28 +1,17 @@
 """What the techniques share: the step's state, the component protocol, tapped backbones,
-the EMA teacher, view masking, frozen target networks and the composable algorithms."""
-from .algorithms import (
-                         ComposableBEiT,
-                         ComposableMAE,
-                         ComposableMaskFeat,
-                         ComposableMixin,
-                         ComposableSimMIM,
-)
+the EMA teacher, view masking, frozen target networks, calling a head's loss, and the
+composable base the algorithms (``mim_deepsup.algorithms``) are built on."""
 from .component import BaseSupervision
+from .composable import ComposableMixin
+from .image_targets import LowFreqPixelTarget, PatchHOGTarget
+from .layers import AllReduceBatchNorm
 from .state import MIMState
 from .taps import TappedBEiTPretrainViT, TappedMAEViT, TappedMaskFeatViT, TappedSimMIMSwin
-from .targets import (
-                         FP32CosineSimilarityLoss,
-                         FrozenFeatureTarget,
-                         FrozenModule,
-                         LowFreqPixelTarget,
-                         PatchHOGTarget,
-                         TokenProjection,
-)
+from .targets import FP32CosineSimilarityLoss, FrozenFeatureTarget, FrozenModule, TokenProjection
 from .teacher import EMATeacher
 
 __all__ = [
-    'BaseSupervision', 'ComposableBEiT', 'ComposableMAE', 'ComposableMaskFeat', 'ComposableMixin',
-    'ComposableSimMIM', 'EMATeacher',
+    'AllReduceBatchNorm', 'BaseSupervision', 'ComposableMixin', 'EMATeacher',
     'FP32CosineSimilarityLoss', 'FrozenFeatureTarget', 'FrozenModule', 'LowFreqPixelTarget',
     'MIMState', 'PatchHOGTarget',
     'TappedBEiTPretrainViT', 'TappedMAEViT', 'TappedMaskFeatViT', 'TappedSimMIMSwin',

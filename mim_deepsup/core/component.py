@@ -27,12 +27,13 @@ class BaseSupervision(BaseModule):
       ``target_generator`` output);
     - ``algorithm_args``: constructor arguments the algorithm fills in when the config
       leaves them out, so that a config states them once: the backbone's ``num_layers``,
-      ``embed_dims``, ``patch_size``, ``num_patches``, ``patch_grid``, ``layout``; MAE's
-      ``head`` config and the ``target_channels`` of its target generator (None if
+      ``embed_dims``, ``patch_size``, ``num_patches``, ``patch_grid``, ``layout``, the
+      algorithm's ``head`` config; MAE's and MaskFeat's ``target_channels`` (None if
       unknown); BEiT's ``num_embed``;
     - ``tap_layout``: ``'visible'`` if it reads MAE's taps of the visible tokens (with
-      ``state.ids_restore``), ``'all'`` if it reads taps of every position (BEiT), None if
-      either works; an algorithm refuses a component of the other layout.
+      ``state.ids_restore``), ``'all'`` if it reads taps of every position of a ViT (BEiT,
+      MaskFeat), ``'swin'`` if it reads a Swin's stage maps (SimMIM), None if either ViT
+      layout works; an algorithm refuses a component whose layout its taps do not hold.
 
     :meth:`loss` returns a dict whose keys start with ``'loss'`` (summed into the total by
     mmengine) or not (only logged). The algorithm prefixes them with the component's name.

@@ -15,12 +15,11 @@ from .deepmim import (
                    DeepMIMSwinSupervision,
                    DeepMIMTokenSupervision,
 )
-from .lut import AllReduceBatchNorm, LUTSupervision, SimpleResizedCrop, ThreeAugment
+from .lut import LUTSupervision
 
 __all__ = [
-    'AllReduceBatchNorm', 'DDAEBEiTV2Head', 'DDAEExponentSchedule', 'DDAEFeatureLoss',
-    'DDAEPixelLoss', 'DDAESimMIMHead', 'DDAESupervision', 'DeepMIMDecoders',
-    'DeepMIMFeatureHeads', 'DeepMIMHybridTarget', 'DeepMIMSupervision',
-    'DeepMIMSwinSupervision', 'DeepMIMTokenSupervision', 'LUTSupervision', 'SimpleResizedCrop',
-    'ThreeAugment'
+    'DDAEBEiTV2Head', 'DDAEExponentSchedule', 'DDAEFeatureLoss', 'DDAEPixelLoss',
+    'DDAESimMIMHead', 'DDAESupervision', 'DeepMIMDecoders', 'DeepMIMFeatureHeads',
+    'DeepMIMHybridTarget', 'DeepMIMSupervision', 'DeepMIMSwinSupervision',
+    'DeepMIMTokenSupervision', 'LUTSupervision'
 ]

@@ -16,14 +16,15 @@ Parts: :func:`patch_distances`, :func:`distance_weights` and the schedule
 :class:`DDAEFeatureLoss`, :class:`DDAEBEiTV2Head` (BEiT-v2's head) and
 :class:`DDAESimMIMHead` (SimMIM's, on its mask grid); the component
 :class:`DDAESupervision` (light decoders on blocks L/3 and 2L/3). The losses read the
-step's state (``reads_state``): its mask, grid, progress and the distance map, computed
-once per step for every loss of the same metric.
+step's state (they are :class:`ReadsState`): its mask, grid, progress and the distance
+map, computed once per step for every loss of the same metric.
 
 Where each choice comes from: the distance weighting, its dependence on depth and
 progress, and self-distillation of intermediate layers from an EMA teacher are the
 paper's; the authors published no formula, so every constant here is ours (the schedule,
 the renormalisation, the taps, the light decoders, the layer-normalised feature target).
 """
+import itertools
 import math
 import warnings
 from collections import OrderedDict
@@ -38,6 +39,7 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 from ..core.component import BaseSupervision, check_taps, default_taps, per_tap
+from ..core.head_loss import ReadsState
 from ..core.state import MIMState
 from ..core.validation import build, check_bool, check_choice, check_dict, check_int, check_number
 from .deepmim import LIGHT_DECODER
@@ -160,11 +162,10 @@ class DDAEExponentSchedule:
                 f'start={self.start}, end={self.end})')
 
 
-class DistanceWeighting:
+class DistanceWeighting(ReadsState):
     """What every DDAE loss shares: its depth, metric and schedule, checked once in
-    :meth:`setup_weighting` (call it in ``__init__``), and :meth:`weights` of a step."""
-
-    reads_state = True  # the algorithm passes the step's state to the loss
+    :meth:`setup_weighting` (call it in ``__init__``), and :meth:`weights` of a step; the
+    algorithm passes the step's state to it (:class:`ReadsState`)."""
 
     def setup_weighting(self, depth: float, schedule: Optional[dict], metric: str) -> None:
         # config checks
@@ -174,14 +175,17 @@ class DistanceWeighting:
                    "dict(type='DDAEExponentSchedule', shallow=1.0, deep=-1.0)")
         self.schedule = build(MODELS, schedule or dict(type='DDAEExponentSchedule'),
                               'schedule')
+        # over every depth, not only this loss's: one schedule serves the final loss and
+        # the taps (DDAESupervision's losses take the final loss's)
         log_max = math.log(math.hypot(CHECK_SIDE - 1, CHECK_SIDE - 1))
-        for step in range(101):
-            g = self.schedule(self.depth, step / 100)
+        depths = sorted({self.depth} | {k / 20 for k in range(1, 21)})
+        for depth, step in itertools.product(depths, range(101)):
+            g = self.schedule(depth, step / 100)
             if not isinstance(g, (int, float)) or not math.isfinite(g) or \
                     abs(g) * log_max > math.log(torch.finfo(torch.float32).max):
-                raise ValueError(f'schedule: gives g = {g!r} at depth {self.depth:g}, '
+                raise ValueError(f'schedule: gives g = {g!r} at depth {depth:g}, '
                                  f'progress {step / 100:g}; d ** g must be finite for '
-                                 f'1 <= d <= {math.exp(log_max):.1f}')
+                                 f'1 <= d <= {math.exp(log_max):.1f} at every depth')
         self._warned = False
 
     def exponent(self, state: MIMState) -> float:
@@ -356,6 +360,46 @@ class DDAESimMIMHead(DistanceWeighting, SimMIMHead):
         return (err * pixels).sum() / fine.sum() / self.loss_module.channel
 
 
+def final_weighting(head: Optional[dict]) -> Optional[Tuple[str, dict]]:
+    """The key and config of the algorithm's DDAE final loss in its ``head`` config
+    (``model.head.loss`` of MAE's and MaskFeat's heads, ``model.head`` for
+    :class:`DDAEBEiTV2Head` and :class:`DDAESimMIMHead`), or None when it is not DDAE's."""
+    if not isinstance(head, dict):
+        return None
+    for key, cfg in (('model.head', head), ('model.head.loss', head.get('loss'))):
+        cls = cfg.get('type') if isinstance(cfg, dict) else None
+        cls = MODELS.get(cls) if isinstance(cls, str) else cls
+        if isinstance(cls, type) and issubclass(cls, DistanceWeighting):
+            return key, cfg
+    return None
+
+
+def same_weighting(metric: Optional[str], schedule: Optional[dict],
+                   head: Optional[dict]) -> Tuple[str, Optional[dict]]:
+    """The taps' metric and schedule: the final loss's where the taps leave them out, and
+    an error naming both keys where they differ (DDAE's schedule spans every depth)."""
+    final = final_weighting(head)
+    key, cfg = final if final is not None else ('', {})
+    final_metric = check_choice(cfg.get('metric', 'euclidean'), f'{key}.metric', METRICS)
+    metric = final_metric if metric is None else check_choice(metric, 'metric', METRICS)
+    if final is None:
+        return metric, schedule
+    if metric != final_metric:
+        raise ValueError(f'metric: {metric!r}, but {key}.metric is {final_metric!r}: the '
+                         f'taps and the final loss measure distances alike; set it once, '
+                         f'in {key}')
+    if schedule is None:
+        return metric, cfg.get('schedule')
+    default = dict(type='DDAEExponentSchedule')
+    mine, theirs = (build(MODELS, s or default, name) for s, name in (
+        (schedule, 'loss.schedule'), (cfg.get('schedule'), f'{key}.schedule')))
+    if type(mine) is not type(theirs) or vars(mine) != vars(theirs):
+        raise ValueError(f'loss.schedule: {mine!r}, but {key}.schedule is {theirs!r}: DDAE '
+                         f'has one exponent schedule g(depth, t) for every depth; set it '
+                         f'once, in {key}.schedule')
+    return metric, schedule
+
+
 @MODELS.register_module()
 class DDAESupervision(BaseSupervision):
     """DDAE's intermediate supervision: light decoders on intermediate blocks, each
@@ -378,12 +422,17 @@ class DDAESupervision(BaseSupervision):
             heads.
         loss (dict, optional): overrides of each tap's :class:`DDAEFeatureLoss` (criterion,
             schedule, normalize_target); its depth (l / L) and metric are this component's.
-        metric (str): the distance metric, shared by every tap.
-        num_layers, embed_dims, patch_size, num_patches, layout: filled in by the algorithm.
+            Its ``schedule`` defaults to the final loss's (``model.head.loss.schedule``, or
+            ``model.head.schedule`` for BEiT-v2's and SimMIM's DDAE heads): DDAE has one
+            schedule for every depth, so a different one is an error naming both keys.
+        metric (str, optional): the distance metric, shared by every tap; defaults to the
+            final loss's, else 'euclidean'; a different one is an error naming both keys.
+        num_layers, embed_dims, patch_size, num_patches, layout, head: filled in by the
+            algorithm (``head``: its head config, where the final loss is).
     """
 
     needs_teacher = True
-    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'layout')
+    algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'layout', 'head')
     tap_layout = None  # MAE ('visible') and BEiT ('all') alike
 
     def __init__(self,
@@ -391,27 +440,28 @@ class DDAESupervision(BaseSupervision):
                  weights: Optional[Sequence[float]] = None,
                  decoder: Optional[dict] = None,
                  loss: Optional[dict] = None,
-                 metric: str = 'euclidean',
+                 metric: Optional[str] = None,
                  num_layers: int = 12,
                  embed_dims: int = 768,
                  patch_size: int = 16,
                  num_patches: int = 196,
                  layout: str = 'visible',
+                 head: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         # config checks
         taps = check_taps(default_taps(num_layers, DEFAULT_TAP_FRACTIONS) if taps is None
                           else taps, num_layers)
         self.weights = per_tap(weights, taps, [1.0] * len(taps), 'weights', minimum=0)
-        check_choice(metric, 'metric', METRICS)
         check_choice(layout, 'layout', ('visible', 'all'))
         check_dict(decoder, 'decoder', 'a dict of DeepMIMDecoders arguments')
-        check_dict(loss, 'loss', 'a dict of DDAEFeatureLoss arguments')
-        shared = sorted({'depth', 'metric'} & set(loss or {}))
+        loss = dict(check_dict(loss, 'loss', 'a dict of DDAEFeatureLoss arguments') or {})
+        shared = sorted({'depth', 'metric'} & set(loss))
         if shared:
             raise ValueError(f'loss.{shared[0]}: set by DDAESupervision for every tap '
                              f'(depth = tap / num_layers, metric = its metric argument); '
                              f'remove it from loss')
+        metric, loss['schedule'] = same_weighting(metric, loss.get('schedule'), head)
         if layout == 'all' and decoder is not None:
             raise ValueError('decoder: BEiT taps are read by LayerNorm + Linear heads, '
                              'which have no decoder shape to set')
@@ -431,7 +481,7 @@ class DDAESupervision(BaseSupervision):
                 for block in taps
             })
         self.losses = ModuleDict({
-            f'l{block}': build(MODELS, dict(dict(type='DDAEFeatureLoss', **(loss or {})),
+            f'l{block}': build(MODELS, dict(dict(type='DDAEFeatureLoss', **loss),
                                             depth=block / num_layers, metric=metric),
                                'loss')
             for block in taps

@@ -37,8 +37,8 @@ from mmpretrain.models import MAEPretrainDecoder
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from ..core.algorithms import call_head_loss, pixel_target
 from ..core.component import BaseSupervision, check_taps, default_taps, per_tap
+from ..core.head_loss import call_head_loss, pixel_target
 from ..core.state import MIMState
 from ..core.targets import FrozenModule
 from ..core.validation import build, check_dict, check_file, check_int, check_number

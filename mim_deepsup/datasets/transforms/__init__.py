@@ -1,5 +1,6 @@
-"""Image loading that names (or skips) bad files (registered in mmpretrain's TRANSFORMS).
-LUT's view transforms are in :mod:`mim_deepsup.methods.lut`."""
+"""Image loading that names (or skips) bad files, and LUT's view transforms (registered in
+mmpretrain's TRANSFORMS)."""
+from .context_view import ContextViewColour, SimpleResizedCrop, ThreeAugment
 from .robust_load_image import RobustLoadImageFromFile
 
-__all__ = ['RobustLoadImageFromFile']
+__all__ = ['ContextViewColour', 'RobustLoadImageFromFile', 'SimpleResizedCrop', 'ThreeAugment']
