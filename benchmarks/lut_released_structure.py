@@ -32,7 +32,7 @@ def whole_model_ema(model: torch.nn.Module, momentum: float = 0.996):
            if not k.startswith('teacher.') and v.is_floating_point()}
 
     @torch.no_grad()
-    def update(progress: float) -> None:
+    def update() -> None:
         state = model.state_dict()
         for key, target in ema.items():
             target.copy_(target * momentum + (1.0 - momentum) * state[key])
@@ -59,9 +59,8 @@ def main(argv=None):
                                     dict(model=dict(batch_views=False)))
     # the released momentum encoder: the whole model, tensor by tensor
     other.update_teacher = whole_model_ema(other)
-    ema_ours = statistics.median(timed(lambda: model.update_teacher(0.0)) for _ in range(10))
-    ema_released = statistics.median(timed(lambda: other.update_teacher(0.0))
-                                     for _ in range(10))
+    ema_ours = statistics.median(timed(model.update_teacher) for _ in range(10))
+    ema_released = statistics.median(timed(other.update_teacher) for _ in range(10))
     for _ in range(args.warmup):
         ours(), released()
     pairs = []

@@ -9,7 +9,7 @@ from mmpretrain.structures import DataSample
 
 from mim_deepsup.algorithms import ComposableMAE
 from mim_deepsup.core import BaseSupervision
-from mim_deepsup.testing import TINY_MAE, manual_masked_pass
+from mim_deepsup.testing import TINY_MAE, build_model, manual_masked_pass
 
 
 @MODELS.register_module(force=True)
@@ -185,3 +185,18 @@ def test_not_a_supervision_is_refused():
             backbone=dict(out_indices=[2, 5]),
             supervisions=dict(a=dict(type='TapEnergy', use_teacher=True))))
     assert ComposableMAE is MODELS.get('ComposableMAE')
+
+
+def test_what_a_component_takes_from_the_algorithm_is_logged(monkeypatch):
+    """The arguments the algorithm fills in are the component's declared algorithm_args the
+    config leaves out, and the build log says which, with their values."""
+    import mim_deepsup.core.composable as composable
+    from mim_deepsup import config_path
+    logged = []
+    monkeypatch.setattr(composable, 'print_log', lambda message, logger: logged.append(message))
+    cfg = Config.fromfile(config_path('ddae/ddae_vit-tiny-p4_1xb32-20e_demo.py')).model
+    cfg.supervisions.ddae.num_patches = 64  # stated in the config: not the algorithm's
+    build_model(cfg)
+    assert logged == ["model.supervisions.ddae: DDAESupervision takes from the algorithm "
+                      "num_layers=6, embed_dims=64, patch_size=4, layout='visible', "
+                      "head=<MAEPretrainHead config>"]

@@ -63,6 +63,7 @@ def test_each_tiny_config_trains_bf16_iterations_with_finite_fp32_losses(name, d
         optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                     lr=1e-4)))
     for step in range(3):
+        model.set_progress(step / 3)  # what TrainingProgressHook does before the step
         data = model.data_preprocessor(real_batch(cfg, demo_data, seed=step), True)
         with wrapper.optim_context(model):
             losses = model(**data, mode='loss')
@@ -71,7 +72,7 @@ def test_each_tiny_config_trains_bf16_iterations_with_finite_fp32_losses(name, d
                 assert value.dtype == torch.float32, (step, key, value.dtype)
                 assert math.isfinite(value.item()), (step, key, value)
         wrapper.update_params(model.parse_losses(losses)[0])
-        model.update_teacher(step / 3)  # what EMATeacherHook does after the step
+        model.update_teacher()  # what EMATeacherHook does after it
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert all(b.dtype == torch.float32 for b in model.buffers() if b.is_floating_point())
 
@@ -95,7 +96,8 @@ def test_ema_update_is_fp32_even_inside_autocast(name):
                                   student[f'{path}.{key}'].detach().double())
     weight = 1 - model.teacher.momentum(0.0)
     with torch.autocast(**BF16):
-        model.update_teacher(0.0)
+        model.set_progress(0.0)
+        model.update_teacher()
     moved = moved_bf16 = total = 0
     for (key, path), (value, old, source) in teacher.items():
         assert value.dtype == torch.float32, (path, key)

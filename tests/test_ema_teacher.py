@@ -64,3 +64,34 @@ def test_bad_configuration_names_the_key():
         EMATeacher(Student(), sources=('neck', ))
     with pytest.raises(ValueError, match='teacher.sources'):
         EMATeacher(Student(), sources='backbone')
+
+
+def test_the_teacher_moves_at_the_published_progress_and_needs_its_hook():
+    """One channel of progress: the teacher's momentum follows what set_progress published
+    (TrainingProgressHook), and EMATeacherHook refuses to run without that hook."""
+    from types import SimpleNamespace
+
+    from mmengine.config import Config
+
+    from mim_deepsup import config_path
+    from mim_deepsup.engine.hooks.ema_teacher_hook import EMATeacherHook
+    from mim_deepsup.engine.hooks.progress_hook import TrainingProgressHook
+    from mim_deepsup.testing import build_model
+    model = build_model(Config.fromfile(config_path('lut/lut_vit-tiny-p4_1xb32-20e_demo.py'))
+                        .model)
+    with pytest.raises(RuntimeError, match='no training progress was published'):
+        model.update_teacher()
+    teacher = model.teacher['backbone'].cls_token
+    with torch.no_grad():
+        model.backbone.cls_token.add_(1.0)
+    before = teacher.detach().clone()
+    model.set_progress(0.5)
+    model.update_teacher()
+    weight = 1 - model.teacher.momentum(0.5)
+    torch.testing.assert_close(teacher, before + weight * (model.backbone.cls_token - before))
+    runner = SimpleNamespace(model=model, hooks=[EMATeacherHook()])
+    with pytest.raises(ValueError, match=r"custom_hooks: EMATeacherHook .* add "
+                                         r"dict\(type='TrainingProgressHook'\)"):
+        EMATeacherHook().before_train(runner)
+    runner.hooks.append(TrainingProgressHook())
+    EMATeacherHook().before_train(runner)

@@ -132,7 +132,8 @@ def test_identity_heads_train_and_update_the_teacher():
     assert isinstance(model.supervisions['lut'].projector, nn.Identity)
     losses = model.loss(two_views(), None)
     sum(losses.values()).backward()
-    model.update_teacher(0.1)  # a part without parameters: nothing to average
+    model.set_progress(0.1)
+    model.update_teacher()  # a part without parameters: nothing to average
     assert torch.isfinite(losses['loss_lut'])
 
 
@@ -253,7 +254,8 @@ def test_teacher_gets_no_gradient_and_follows_the_momentum_schedule():
                 p.add_(0.5)
     progress = 0.3
     m = 1 - 0.004 * (math.cos(math.pi * progress) + 1) / 2
-    model.update_teacher(progress)
+    model.set_progress(progress)
+    model.update_teacher()
     pairs = [('ema.backbone.layers.0.attn.qkv.weight', model.backbone.layers[0].attn.qkv.weight),
              ('ema.supervisions__lut__projector.fc0.weight',
               model.supervisions['lut'].projector.fc0.weight),

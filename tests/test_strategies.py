@@ -353,7 +353,7 @@ def ema_under_fsdp(out):
     from mmengine.registry import MODEL_WRAPPERS
     from mmpretrain.registry import MODELS
 
-    from mim_deepsup.engine.hooks import EMATeacherHook
+    from mim_deepsup.engine.hooks import EMATeacherHook, TrainingProgressHook
     rank, world_size = _init_worker()
     errors = {}
     for name in ('ddae/ddae', ):
@@ -385,7 +385,10 @@ def ema_under_fsdp(out):
                     copied = key in buffers and not teacher.average_buffers
                     expected[key] = student if copied else value + weight * (student - value)
         runner = SimpleNamespace(model=wrapped, optim_wrapper=optim, iter=5, max_iters=10)
-        EMATeacherHook().after_train_iter(runner, batch_idx=0)  # t = 0.5
+        progress = TrainingProgressHook()  # publishes t = 0.5, as in a run
+        progress.before_train(runner)
+        progress.before_train_iter(runner, batch_idx=0)
+        EMATeacherHook().after_train_iter(runner, batch_idx=0)
         after = _full_state(wrapped)
         errors[name] = max((after[k] - v).abs().max().item() for k, v in expected.items())
     with open(f'{out}{rank}.json', 'w') as f:

@@ -156,7 +156,7 @@ def make_step(model: torch.nn.Module, optim_wrapper, data: dict,
     def step():
         model.train_step(data, optim_wrapper)
         if teacher:  # what EMATeacherHook does after every optimizer step
-            model.update_teacher(PROGRESS)
+            model.update_teacher()  # at PROGRESS, set below
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
 

@@ -13,6 +13,7 @@ import copy
 from typing import Dict, Optional
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import ModuleDict
 from mmpretrain.registry import MODELS
 
@@ -38,8 +39,9 @@ class ComposableMixin:
     theirs, so that mmengine's logged ``loss`` is the optimised total.
 
     Training progress has one channel: :class:`TrainingProgressHook` calls
-    :meth:`set_progress` on the algorithm before each iteration, and the state carries it
-    (``state.progress``) to every component and state-reading loss.
+    :meth:`set_progress` on the algorithm before each iteration; the state carries it
+    (``state.progress``) to every component and state-reading loss, and the teacher's
+    update after the step (:meth:`update_teacher`) reads it too.
 
     Args:
         backbone (dict): a tapped backbone (``core.taps``), whose taps hold ``tap_layout``
@@ -97,6 +99,13 @@ class ComposableMixin:
         self.taps = self.backbone.blocks_to_record(
             [b for c in self.supervisions.values() for b in c.required_taps],
             key='model.supervisions[*].required_taps')
+        # what the components need (BaseSupervision's declarations), read here only
+        for name, component in self.supervisions.items():
+            if component.needs_target and (not self.with_target_generator
+                                           or getattr(self, 'gives_images', False)):
+                raise ValueError(f'model.supervisions.{name}: reads the target generator\'s '
+                                 f'features (B, N, D); set model.target_generator to one '
+                                 f'that gives them')
         self.num_views = max([c.required_views for c in self.supervisions.values()],
                              default=1)
         self.needs_teacher = any(c.needs_teacher for c in self.supervisions.values())
@@ -104,7 +113,8 @@ class ComposableMixin:
         self.progress: Optional[float] = None
 
     def _build_component(self, cfg, key: str) -> BaseSupervision:
-        """Build a component, filling in the ``algorithm_args`` it asks for."""
+        """Build a component, filling in the ``algorithm_args`` it asks for and the config
+        leaves out (logged: what the component took from the algorithm)."""
         cfg = check_dict(cfg, key, "a component config such as "
                          "dict(type='DeepMIMSupervision')", allow_none=False)
         cls = cfg.get('type')
@@ -113,21 +123,20 @@ class ComposableMixin:
         cls = cls if isinstance(cls, type) else MODELS.get(cls)
         if cls is None:
             raise KeyError(f'{key}.type: {cfg.get("type")!r} is not a registered component')
-        layout = getattr(cls, 'tap_layout', None)
-        if layout not in self.component_layouts:
-            raise ValueError(f'{key}: {cls.__name__} reads taps of {layout or "ViT"} tokens, '
-                             f'but {type(self).__name__}\'s taps hold {self.tap_layout} '
-                             f'tokens')
+        if not (isinstance(cls, type) and issubclass(cls, BaseSupervision)):
+            raise TypeError(f'{key}: {getattr(cls, "__name__", cls)} is not a BaseSupervision')
+        if cls.tap_layout not in self.component_layouts:
+            raise ValueError(f'{key}: {cls.__name__} reads taps of {cls.tap_layout or "ViT"} '
+                             f'tokens, but {type(self).__name__}\'s taps hold '
+                             f'{self.tap_layout} tokens')
         defaults = self.component_defaults()
-        wanted = getattr(cls, 'algorithm_args', ())
-        component = build(MODELS, cfg, key, {k: defaults[k] for k in wanted if k in defaults})
-        if not isinstance(component, BaseSupervision):
-            raise TypeError(f'{key}: {type(component).__name__} is not a BaseSupervision')
-        if component.needs_target and (not self.with_target_generator
-                                       or getattr(self, 'gives_images', False)):
-            raise ValueError(f'{key}: reads the target generator\'s features (B, N, D); set '
-                             f'model.target_generator to one that gives them')
-        return component
+        given = {k: defaults[k] for k in cls.algorithm_args if k in defaults and k not in cfg}
+        if given:
+            shown = ', '.join(f'{k}={v!r}' if not isinstance(v, dict) else
+                              f'{k}=<{v.get("type", "dict")} config>' for k, v in given.items())
+            print_log(f'{key}: {cls.__name__} takes from the algorithm {shown}',
+                      logger='current')
+        return build(MODELS, cfg, key, given)
 
     def _setup_teacher(self, teacher: Optional[dict]) -> None:
         """Build the EMA teacher over ``sources`` and the components' ``teacher_modules``."""
@@ -168,10 +177,16 @@ class ComposableMixin:
         """Training progress t in [0, 1), from :class:`TrainingProgressHook`."""
         self.progress = progress
 
-    def update_teacher(self, progress: float) -> None:
-        """Called by :class:`EMATeacherHook` after each optimizer step."""
-        if self.teacher is not None:
-            self.teacher.update(self, progress)
+    def update_teacher(self) -> None:
+        """One EMA step of the teacher at the published progress (:meth:`set_progress`),
+        called by :class:`EMATeacherHook` after each optimizer step."""
+        if self.teacher is None:
+            return
+        if self.progress is None:
+            raise RuntimeError('update_teacher: no training progress was published; '
+                               'TrainingProgressHook (custom_hooks) calls set_progress '
+                               'before each iteration')
+        self.teacher.update(self, self.progress)
 
     def new_state(self, inputs: torch.Tensor, mask: torch.Tensor, data_samples,
                   **fields) -> MIMState:

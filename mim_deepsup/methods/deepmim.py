@@ -210,6 +210,12 @@ class DeepMIMSupervision(BaseSupervision):
                       'target_channels')
     tap_layout = 'visible'  # MAE decoders: visible tokens and ids_restore
 
+    @property
+    def needs_target(self) -> bool:
+        """Whether it reads ``state.target``: when its head regresses the target
+        generator's features rather than pixels."""
+        return not self.pixel_target
+
     def __init__(self,
                  taps: Optional[Sequence[int]] = None,
                  weights: Optional[Sequence[float]] = None,
@@ -249,7 +255,6 @@ class DeepMIMSupervision(BaseSupervision):
             type='MAEPretrainHead', norm_pix=True, patch_size=patch_size,
             loss=dict(type='PixelReconstructionLoss', criterion='L2')), 'head')
         self.pixel_target = hasattr(self.head, 'construct_target')
-        self.needs_target = not self.pixel_target
         self.hybrid = build(MODELS, hybrid, 'hybrid') if hybrid is not None else None
 
         # config checks that need the built parts

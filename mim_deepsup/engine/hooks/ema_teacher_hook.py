@@ -5,13 +5,14 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
-from .progress_hook import unwrap_model
+from .progress_hook import TrainingProgressHook, unwrap_model
 
 
 @HOOKS.register_module()
 class EMATeacherHook(Hook):
-    """Calls ``model.update_teacher(t)`` after each training iteration, i.e. after the
-    optimizer step, with t = (index of that iteration) / max_iters.
+    """Calls ``model.update_teacher()`` after each training iteration, i.e. after the
+    optimizer step; the momentum follows the progress t that :class:`TrainingProgressHook`
+    published for that iteration (the one channel of progress), which it therefore needs.
 
     It runs before :class:`CheckpointHook` (priority ``ABOVE_NORMAL`` vs ``VERY_LOW``), so a
     checkpoint taken at iteration i holds the teacher after its i-th update and resuming
@@ -21,6 +22,14 @@ class EMATeacherHook(Hook):
     """
 
     priority = 'ABOVE_NORMAL'
+
+    def before_train(self, runner) -> None:
+        if getattr(unwrap_model(runner.model), 'teacher', None) is None:
+            return
+        if not any(isinstance(hook, TrainingProgressHook) for hook in runner.hooks):
+            raise ValueError("custom_hooks: EMATeacherHook updates the teacher at the "
+                             "training progress TrainingProgressHook publishes; add "
+                             "dict(type='TrainingProgressHook')")
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = unwrap_model(runner.model)
@@ -32,4 +41,4 @@ class EMATeacherHook(Hook):
         gathered = (FSDP.summon_full_params(runner.model, writeback=True)
                     if isinstance(runner.model, FSDP) else nullcontext())
         with gathered:
-            model.update_teacher(runner.iter / runner.max_iters)
+            model.update_teacher()
