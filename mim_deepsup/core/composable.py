@@ -190,24 +190,46 @@ class ComposableMixin:
 
     def new_state(self, inputs: torch.Tensor, mask: torch.Tensor, data_samples,
                   **fields) -> MIMState:
-        """The step's :class:`MIMState`: ``inputs`` (B, 3, H, W), ``mask`` (B, N) float,
-        the backbone's patch grid, the published progress, and the algorithm's ``fields``
-        (``pixels`` defaults to ``inputs``)."""
+        """The step's :class:`MIMState`, with the backbone's patch grid and the published
+        progress.
+
+        Args:
+            inputs (torch.Tensor): (B, 3, H, W) the images the student saw.
+            mask (torch.Tensor): (B, N) float, 1 = masked or removed.
+            data_samples (list): the batch's data samples.
+            **fields: the algorithm's other :class:`MIMState` fields (``taps``,
+                ``target``, ``latent``, ...); ``pixels`` defaults to ``inputs``.
+        """
         fields.setdefault('pixels', inputs)
         return MIMState(inputs=inputs, mask=mask, grid=self.backbone.facts()['patch_grid'],
                         progress=self.progress, data_samples=data_samples, **fields)
 
     def teacher_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 1 + N, C) the EMA teacher's last backbone output on unmasked ``images``,
-        without gradient."""
+        """The EMA teacher's last backbone output on unmasked images, without gradient.
+
+        Args:
+            images (torch.Tensor): (B, 3, H, W).
+
+        Returns:
+            torch.Tensor: (B, 1 + N, C), the class token first.
+        """
         with torch.no_grad():
             return self.teacher['backbone'](images, mask=None)[-1]
 
     def add_component_losses(self, losses: Dict[str, torch.Tensor],
                              state: MIMState) -> Dict[str, torch.Tensor]:
-        """The algorithm's ``losses`` (a single ``loss`` becomes ``loss_mim`` when there
-        are components) and every component's terms, under its name. A component's
-        ``teacher`` argument holds the teacher's copies of its ``teacher_modules``."""
+        """The algorithm's losses and every component's terms, under its name. A
+        component's ``teacher`` argument holds the teacher's copies of its
+        ``teacher_modules``.
+
+        Args:
+            losses (dict[str, torch.Tensor]): the algorithm's own terms; a single ``loss``
+                becomes ``loss_mim`` when there are components.
+            state (MIMState): the step's state, handed to every component.
+
+        Returns:
+            dict[str, torch.Tensor]: every term, for mmengine's ``parse_losses``.
+        """
         if self.supervisions and list(losses) == ['loss']:
             losses = {'loss_mim': losses['loss']}
         for name, component in self.supervisions.items():

@@ -26,10 +26,11 @@ class PatchHOGTarget(HOGGenerator):
 
     Args:
         patch_size (int): p, the student's patch size, a multiple of ``pool``.
-        nbins (int): orientation bins, >= 1.
-        pool (int): cell size in pixels, >= 1.
+            Defaults to 16.
+        nbins (int): orientation bins, >= 1. Defaults to 9.
+        pool (int): cell size in pixels, >= 1. Defaults to 8.
         gaussian_window (int): the Gaussian window's size (0 for none); the image height
-            must be a multiple of it.
+            must be a multiple of it. Defaults to 16.
     """
 
     def __init__(self, patch_size: int = 16, nbins: int = 9, pool: int = 8,
@@ -79,10 +80,13 @@ class LowFreqPixelTarget(nn.Module):
     Shapes: (B, 3, H, W) preprocessed images -> (B, 3, H, W), H x W = ``img_size``.
 
     Args:
-        radius (float): r, in frequency samples, > 0 (PixMIM: 40 at 224 px).
+        radius (float): r, in frequency samples, > 0 (PixMIM: 40 at 224 px). Defaults to 40.
         img_size (int | Sequence[int]): (H, W) of the images, or one side of square ones.
-        input_mean, input_std (Sequence[float]): the data preprocessor's normalisation on
-            [0, 255] (ImageNet's by default).
+            Defaults to 224.
+        input_mean (Sequence[float]): the mean of the data preprocessor's normalisation on
+            [0, 255] (ImageNet's by default). Defaults to (123.675, 116.28, 103.53).
+        input_std (Sequence[float]): the std of the data preprocessor's normalisation on
+            [0, 255] (ImageNet's by default). Defaults to (58.395, 57.12, 57.375).
     """
 
     gives_images = True  # the output is images, for the pixel head's target

@@ -36,6 +36,9 @@ class AllReduceBatchNorm(nn.BatchNorm1d):
     Use it as ``norm_cfg=dict(type='AllReduceBN')``.
 
     Shapes: input (B, C) or (B, C, L); output the same.
+
+    Its arguments are :class:`torch.nn.BatchNorm1d`'s (``num_features``, ``eps``,
+    ``momentum``, ...), with the same defaults.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -72,6 +72,8 @@ class TappedMAEViT(TapsMixin, MAEViT):
     ``forward(x, mask=None)`` (the unmasked pass) and MAE's own random ``forward(x)`` are
     MAEViT's. State-dict keys are exactly MAEViT's, so checkpoints load into MAEViT and into
     the fine-tuning ``VisionTransformer`` as they are.
+
+    Its arguments are :class:`MAEViT`'s, with the same defaults.
     """
 
     def forward_masked(self, x: torch.Tensor, ids_restore: torch.Tensor, num_visible: int,
@@ -82,11 +84,12 @@ class TappedMAEViT(TapsMixin, MAEViT):
         ``torch.rand(B, N)`` it computes exactly what ``MAEViT.forward(x)`` computes.
 
         Args:
-            x: (B, 3, H, W) images.
-            ids_restore: (B, N) long, a permutation per image whose inverse lists the kept
-                patches first (MAE's ``ids_restore``).
-            num_visible: K, the kept patches per image.
-            taps: blocks (from 1) whose raw outputs to return.
+            x (torch.Tensor): (B, 3, H, W) images.
+            ids_restore (torch.Tensor): (B, N) long, a permutation per image whose inverse
+                lists the kept patches first (MAE's ``ids_restore``).
+            num_visible (int): K, the kept patches per image.
+            taps (Sequence[int]): blocks (from 1) whose raw outputs to return.
+                Defaults to ().
 
         Returns:
             tuple: ``((latent, mask, ids_restore), taps)``: (B, 1 + K, C) final-normed
@@ -111,14 +114,20 @@ class TappedMAEViT(TapsMixin, MAEViT):
 class TappedBEiTPretrainViT(TapsMixin, BEiTPretrainViT):
     """mmpretrain's :class:`BEiTPretrainViT`, unchanged, plus :meth:`forward_taps`. A tap of
     the masked pass ``forward_taps(x, taps, mask=mask)`` is (B, 1 + N, C): BEiT keeps every
-    position (masked ones hold the mask token). State-dict keys are BEiTPretrainViT's."""
+    position (masked ones hold the mask token). State-dict keys are BEiTPretrainViT's.
+
+    Its arguments are :class:`BEiTPretrainViT`'s, with the same defaults.
+    """
 
 
 @MODELS.register_module()
 class TappedMaskFeatViT(TapsMixin, MaskFeatViT):
     """mmpretrain's :class:`MaskFeatViT`, unchanged, plus :meth:`forward_taps`. A tap of the
     masked pass ``forward_taps(x, taps, mask=mask)`` is (B, 1 + N, C): MaskFeat keeps every
-    position (masked ones started as the mask token). State-dict keys are MaskFeatViT's."""
+    position (masked ones started as the mask token). State-dict keys are MaskFeatViT's.
+
+    Its arguments are :class:`MaskFeatViT`'s, with the same defaults.
+    """
 
 
 @MODELS.register_module()
@@ -131,6 +140,8 @@ class TappedSimMIMSwin(TapsMixin, SimMIMSwinTransformer):
     the mask token) at its stage's resolution, before the stage's patch merging: stage s
     (from 0) has stride ``patch_size * 2**s`` and ``embed_dims * 2**s`` channels. State-dict
     keys are SimMIMSwinTransformer's.
+
+    Its arguments are :class:`SimMIMSwinTransformer`'s, with the same defaults.
     """
 
     @property

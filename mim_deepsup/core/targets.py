@@ -26,12 +26,12 @@ class FrozenModule(BaseModule):
     Args:
         checkpoint (str, optional): local checkpoint file (a state dict, or a dict with
             ``state_dict``). Required unless ``random_weights``.
-        random_weights (bool): keep the random initialisation instead (tests only): a
-            frozen random network's output is no useful target.
         prefixes (dict, optional): our submodule name -> its key prefix in the checkpoint,
             e.g. ``dict(backbone='visual.', projection='visual_proj.')`` for mmpretrain's
-            CLIP; by default each submodule's own name (``backbone.``).
-        key (str): the config key named in error messages.
+            CLIP; by default each submodule's own name (``backbone.``). Defaults to None.
+        key (str): the config key named in error messages. Defaults to 'checkpoint'.
+        random_weights (bool): keep the random initialisation instead (tests only): a
+            frozen random network's output is no useful target. Defaults to False.
     """
 
     def __init__(self, checkpoint: Optional[str], prefixes: Optional[Dict[str, str]] = None,
@@ -98,6 +98,10 @@ class TokenProjection(nn.Module):
 
     Its one weight is called ``proj`` like mmpretrain's ``CLIPProjection``'s (which is only
     registered when mmpretrain's multimodal extras are installed), so CLIP checkpoints load.
+
+    Args:
+        in_channels (int): C, the channels of the input tokens.
+        out_channels (int): D, the channels of the projected tokens.
     """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
@@ -122,16 +126,28 @@ class FrozenFeatureTarget(FrozenModule):
             ``VisionTransformer`` with ``out_type='raw'``; for CLIP ``pre_norm=True`` and
             QuickGELU). Its patch grid must equal the student's.
         projection (dict, optional): applied to the tokens, e.g. ``TokenProjection``.
-        checkpoint (str): local weights, in mmpretrain's names (``prefixes`` maps our
-            ``backbone`` and ``projection`` to the checkpoint's key prefixes; mmpretrain's
-            CLIP: ``visual.``, ``visual_proj.``) or a timm ViT's (``blocks.N.*``, e.g. the
-            DINO release; wrappers such as ``module.`` stripped), renamed to mmpretrain's
-            ``VisionTransformer`` and loaded into ``backbone``.
-        random_weights (bool): no checkpoint, random weights (tests only).
-        mean, std (Sequence[float]): the normalisation the frozen network expects, three
-            values each (std > 0).
-        input_mean, input_std (Sequence[float]): the data preprocessor's normalisation of
-            the images it receives (ImageNet's by default).
+            Defaults to None.
+        checkpoint (str, optional): local weights, in mmpretrain's names (``prefixes`` maps
+            our ``backbone`` and ``projection`` to the checkpoint's key prefixes;
+            mmpretrain's CLIP: ``visual.``, ``visual_proj.``) or a timm ViT's
+            (``blocks.N.*``, e.g. the DINO release; wrappers such as ``module.`` stripped),
+            renamed to mmpretrain's ``VisionTransformer`` and loaded into ``backbone``.
+            Defaults to None.
+        prefixes (dict, optional): our submodule name -> its key prefix in the checkpoint,
+            as :class:`FrozenModule`'s; by default each submodule's own name
+            (``backbone.``, ``projection.``). Defaults to None.
+        mean (Sequence[float]): the mean of the normalisation the frozen network expects,
+            three values (ImageNet's by default). Defaults to (123.675, 116.28, 103.53).
+        std (Sequence[float]): the std of the normalisation the frozen network expects,
+            three values > 0 (ImageNet's by default). Defaults to (58.395, 57.12, 57.375).
+        input_mean (Sequence[float]): the mean of the data preprocessor's normalisation of
+            the images it receives (ImageNet's by default). Defaults to
+            (123.675, 116.28, 103.53).
+        input_std (Sequence[float]): the std of the data preprocessor's normalisation of
+            the images it receives (ImageNet's by default). Defaults to
+            (58.395, 57.12, 57.375).
+        random_weights (bool): no checkpoint, random weights (tests only). Defaults to
+            False.
     """
 
     def __init__(self,
@@ -202,6 +218,10 @@ class FP32CosineSimilarityLoss(CosineSimilarityLoss):
     11 bits of mantissa; ``1 - cos`` near 0 needs more.
 
     Shapes: pred, target (B, N, C); mask (B, N), 1 = counted; returns a 0-d fp32 loss.
+
+    Args:
+        shift_factor (float): ``shift``, as :class:`CosineSimilarityLoss`'s. Defaults to 0.0.
+        scale_factor (float): ``scale``, as :class:`CosineSimilarityLoss`'s. Defaults to 1.0.
     """
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,

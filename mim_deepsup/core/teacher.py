@@ -32,10 +32,12 @@ class EMATeacher(nn.Module):
 
     Args:
         student (nn.Module): the algorithm the parts are copied from.
-        sources (Sequence[str]): attribute paths of the parts to copy.
-        base_momentum (float): m at t = 0, in [0, 1].
-        end_momentum (float): m at t = 1, in [0, 1].
+        sources (Sequence[str]): attribute paths of the parts to copy. Defaults to
+            ('backbone', ).
+        base_momentum (float): m at t = 0, in [0, 1]. Defaults to 0.996.
+        end_momentum (float): m at t = 1, in [0, 1]. Defaults to 1.0.
         average_buffers (bool): average floating-point buffers instead of copying them.
+            Defaults to False.
     """
 
     def __init__(self,

@@ -36,9 +36,9 @@ def disjoint_view_masks(noise: torch.Tensor, num_views: int,
     order is ``ids_shuffle`` rotated left by v K, whose inverse permutation is returned.
 
     Args:
-        noise: (B, N) one random draw per patch.
-        num_views: V.
-        num_visible: K, the visible patches per view; V K <= N.
+        noise (torch.Tensor): (B, N) one random draw per patch.
+        num_views (int): V.
+        num_visible (int): K, the visible patches per view; V K <= N.
 
     Returns:
         (V * B, N) long: view-major ``ids_restore``; the first K of each row's inverse are

@@ -125,11 +125,12 @@ def color_jitter(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor) ->
     the orders (the rotation costs about as much as the six blends together).
 
     Args:
-        x: (B, 3, H, W) RGB in [0, 1].
-        factors: (B, 4) brightness, contrast and saturation factors and hue shift.
-        order: (B, 4) a permutation of (0, 1, 2, 3) per image: the order in which
-            brightness (0), contrast (1), saturation (2) and hue (3) (``COLOUR_OPS``) are
-            applied.
+        x (torch.Tensor): (B, 3, H, W) RGB in [0, 1].
+        factors (torch.Tensor): (B, 4) brightness, contrast and saturation factors and hue
+            shift.
+        order (torch.Tensor): (B, 4) a permutation of (0, 1, 2, 3) per image: the order in
+            which brightness (0), contrast (1), saturation (2) and hue (3) (``COLOUR_OPS``)
+            are applied.
     """
     hue_slot = (order == 3).int().argmax(dim=1)  # (B,) where the hue rotation comes
     # the three blends in their order: a stable sort moves the hue entry to the end

@@ -34,11 +34,15 @@ class ContextViewAugment(nn.Module):
     docs/performance.md, "LUT's colour augmentation on the device").
 
     Args:
-        jitter_prob (float): probability of the colour jitter, in [0, 1].
-        brightness, contrast, saturation (float): jitter strengths, >= 0.
-        hue (float): hue shift bound, in [0, 0.5].
+        jitter_prob (float): probability of the colour jitter, in [0, 1]. Defaults to 0.8.
+        brightness (float): the brightness jitter strength, >= 0. Defaults to 0.4.
+        contrast (float): the contrast jitter strength, >= 0. Defaults to 0.4.
+        saturation (float): the saturation jitter strength, >= 0. Defaults to 0.2.
+        hue (float): hue shift bound, in [0, 0.5]. Defaults to 0.1.
         solarize_thr (float): the solarize threshold on [0, 255] values, in [0, 256].
+            Defaults to 128.
         blur_sigma (Sequence[float]): (min, max) of the blur's standard deviation, > 0.
+            Defaults to (0.1, 2.0).
     """
 
     def __init__(self, jitter_prob: float = 0.8, brightness: float = 0.4,

@@ -63,10 +63,11 @@ def patch_distances(mask: torch.Tensor, grid: Tuple[int, int],
     B N sqrt(N) values, not B N^2.
 
     Args:
-        mask: (B, N), nonzero = masked (MAE's 1 = removed, BEiT's True = masked), row-major
-            over the patch grid.
-        grid: (h, w) with h * w = N.
-        metric: 'euclidean', 'manhattan' or 'chebyshev', in patch units.
+        mask (torch.Tensor): (B, N), nonzero = masked (MAE's 1 = removed, BEiT's True =
+            masked), row-major over the patch grid.
+        grid (Tuple[int, int]): (h, w) with h * w = N.
+        metric (str): 'euclidean', 'manhattan' or 'chebyshev', in patch units.
+            Defaults to 'euclidean'.
 
     Returns:
         (B, N) float: 0 for visible patches, >= 1 for masked ones; ``inf`` in an image with
@@ -101,9 +102,10 @@ def distance_weights(distances: torch.Tensor, mask: torch.Tensor,
     mask, i.e. MAE's masked mean.
 
     Args:
-        distances: (B, N) from :func:`patch_distances` (>= 1 on masked patches).
-        mask: (B, N), nonzero = masked.
-        exponent: g.
+        distances (torch.Tensor): (B, N) from :func:`patch_distances` (>= 1 on masked
+            patches).
+        mask (torch.Tensor): (B, N), nonzero = masked.
+        exponent (float): g.
 
     Returns:
         (B, N) float weights, sum over each image's masked patches = their number (uniform
@@ -138,10 +140,10 @@ class DDAEExponentSchedule:
     g = t/3, -t/3 and -t.
 
     Args:
-        shallow (float): g at depth 0 once the ramp is complete.
-        deep (float): g at depth 1 once the ramp is complete.
-        start (float): progress where g starts to move from 0.
-        end (float): progress where the ramp is complete (> start).
+        shallow (float): g at depth 0 once the ramp is complete. Defaults to 1.0.
+        deep (float): g at depth 1 once the ramp is complete. Defaults to -1.0.
+        start (float): progress where g starts to move from 0. Defaults to 0.0.
+        end (float): progress where the ramp is complete (> start). Defaults to 1.0.
     """
 
     def __init__(self, shallow: float = 1.0, deep: float = -1.0, start: float = 0.0,
@@ -221,11 +223,13 @@ class DDAEPixelLoss(DistanceWeighting, PixelReconstructionLoss):
     and the loss is the parent's exactly.
 
     Args:
-        criterion (str): 'L1' or 'L2', as the parent.
-        channel (int, optional): as the parent.
+        criterion (str): 'L1' or 'L2', as the parent. Defaults to 'L2'.
+        channel (int, optional): as the parent. Defaults to None.
         depth (float): the supervised block / number of blocks; 1 for the final output.
-        schedule (dict): the exponent schedule, default :class:`DDAEExponentSchedule`.
-        metric (str): 'euclidean', 'manhattan' or 'chebyshev'.
+            Defaults to 1.0.
+        schedule (dict, optional): the exponent schedule. Defaults to None, i.e.
+            :class:`DDAEExponentSchedule`.
+        metric (str): 'euclidean', 'manhattan' or 'chebyshev'. Defaults to 'euclidean'.
     """
 
     def __init__(self, criterion: str = 'L2', channel: Optional[int] = None,
@@ -254,7 +258,7 @@ class DDAEFeatureLoss(DDAEPixelLoss):
     before the weighted L2 (or L1) error.
 
     Args:
-        normalize_target (bool): layer-normalise the target.
+        normalize_target (bool): layer-normalise the target. Defaults to True.
         **kwargs: :class:`DDAEPixelLoss`'s arguments.
     """
 
@@ -282,10 +286,10 @@ class DDAEBEiTV2Head(DistanceWeighting, BEiTV2Head):
     from BEiT's block-wise mask. With g = 0 it is BEiTV2Head's loss.
 
     Args:
-        depth (float): the supervised depth fraction; 1 (the final output).
-        schedule (dict, optional): the exponent schedule, default
+        depth (float): the supervised depth fraction. Defaults to 1.0 (the final output).
+        schedule (dict, optional): the exponent schedule. Defaults to None, i.e.
             :class:`DDAEExponentSchedule`.
-        metric (str): 'euclidean', 'manhattan' or 'chebyshev'.
+        metric (str): 'euclidean', 'manhattan' or 'chebyshev'. Defaults to 'euclidean'.
         **kwargs: :class:`BEiTV2Head`'s arguments (embed_dims, num_embed, loss).
     """
 
@@ -324,11 +328,11 @@ class DDAESimMIMHead(DistanceWeighting, SimMIMHead):
 
     Args:
         mask_patch_size (int): q, the mask generator's ``mask_patch_size`` in pixels, a
-            multiple of ``patch_size``.
-        depth (float): the supervised depth fraction; 1 (the final output).
-        schedule (dict, optional): the exponent schedule, default
+            multiple of ``patch_size``. Defaults to 32.
+        depth (float): the supervised depth fraction. Defaults to 1.0 (the final output).
+        schedule (dict, optional): the exponent schedule. Defaults to None, i.e.
             :class:`DDAEExponentSchedule`.
-        metric (str): 'euclidean', 'manhattan' or 'chebyshev'.
+        metric (str): 'euclidean', 'manhattan' or 'chebyshev'. Defaults to 'euclidean'.
         **kwargs: :class:`SimMIMHead`'s arguments (patch_size, loss).
     """
 
@@ -415,20 +419,34 @@ class DDAESupervision(BaseSupervision):
     DDAE's dynamic final loss.
 
     Args:
-        taps (Sequence[int], optional): intermediate blocks (from 1); default 1/3 and 2/3
-            of the depth (ViT-B: 4 and 8).
-        weights (Sequence[float], optional): v_l >= 0, one per tap; default 1.0 each.
-        decoder (dict, optional): the MAE decoders' shape; default 256-d x 2 blocks x 8
-            heads.
+        taps (Sequence[int], optional): intermediate blocks (from 1). Defaults to None,
+            i.e. 1/3 and 2/3 of the depth (ViT-B: 4 and 8).
+        weights (Sequence[float], optional): v_l >= 0, one per tap. Defaults to None,
+            i.e. 1.0 each.
+        decoder (dict, optional): the MAE decoders' shape (:class:`DeepMIMDecoders`
+            arguments). Defaults to None, i.e. 256-d x 2 blocks x 8 heads.
         loss (dict, optional): overrides of each tap's :class:`DDAEFeatureLoss` (criterion,
             schedule, normalize_target); its depth (l / L) and metric are this component's.
             Its ``schedule`` defaults to the final loss's (``model.head.loss.schedule``, or
             ``model.head.schedule`` for BEiT-v2's and SimMIM's DDAE heads): DDAE has one
             schedule for every depth, so a different one is an error naming both keys.
-        metric (str, optional): the distance metric, shared by every tap; defaults to the
-            final loss's, else 'euclidean'; a different one is an error naming both keys.
-        num_layers, embed_dims, patch_size, num_patches, layout, head: filled in by the
-            algorithm (``head``: its head config, where the final loss is).
+            Defaults to None, i.e. no overrides.
+        metric (str, optional): the distance metric, shared by every tap; a different one
+            from the final loss's is an error naming both keys. Defaults to None, i.e. the
+            final loss's, else 'euclidean'.
+        num_layers (int): the backbone's number of blocks L, filled in by the algorithm.
+            Defaults to 12.
+        embed_dims (int): the backbone's width C, filled in by the algorithm.
+            Defaults to 768.
+        patch_size (int): the backbone's patch size, filled in by the algorithm.
+            Defaults to 16.
+        num_patches (int): the backbone's number of patches N, filled in by the algorithm.
+            Defaults to 196.
+        layout (str): the taps' layout, ``'visible'`` (MAE) or ``'all'`` (BEiT), filled in
+            by the algorithm. Defaults to 'visible'.
+        head (dict, optional): the algorithm's head config, where the final loss is,
+            filled in by the algorithm. Defaults to None.
+        init_cfg (dict, optional): mmengine's initialisation config. Defaults to None.
     """
 
     needs_teacher = True

@@ -59,14 +59,22 @@ class DeepMIMDecoders(BaseModule):
 
     Args:
         taps (Sequence[int]): encoder blocks (from 1) whose outputs are decoded.
-        num_patches (int): N, patches per image.
+        num_patches (int): N, patches per image. Defaults to 196.
         patch_size (int): p; the prediction has p * p * in_chans values per patch unless
-            ``predict_feature_dim`` is given.
-        embed_dim (int): C, the encoder's width.
-        decoder_embed_dim, decoder_depth, decoder_num_heads, mlp_ratio: each decoder's
-            shape; the heads must divide decoder_embed_dim.
+            ``predict_feature_dim`` is given. Defaults to 16.
+        embed_dim (int): C, the encoder's width. Defaults to 768.
+        decoder_embed_dim (int): each decoder's width (part of its shape).
+            Defaults to 512.
+        decoder_depth (int): each decoder's number of transformer blocks (part of its
+            shape). Defaults to 8.
+        decoder_num_heads (int): each decoder's attention heads (part of its shape); they
+            must divide ``decoder_embed_dim``. Defaults to 16.
+        mlp_ratio (float): each decoder's MLP hidden width over ``decoder_embed_dim``
+            (part of its shape). Defaults to 4.0.
         predict_feature_dim (int, optional): D, the prediction width for feature targets.
-        in_chans (int): image channels.
+            Defaults to None.
+        in_chans (int): image channels. Defaults to 3.
+        init_cfg (dict, optional): mmengine's initialisation config. Defaults to None.
     """
 
     def __init__(self,
@@ -134,9 +142,10 @@ class DeepMIMHybridTarget(FrozenModule):
     Args:
         model (str | dict): the frozen MAE's model config (its ``backbone`` and ``neck``
             are built), or the path of a config file holding it (``mmpretrain::`` allowed).
-        checkpoint (str): its weights (``backbone.*``, ``neck.*`` keys, as mmpretrain's MAE
-            and our checkpoints have them).
+        checkpoint (str, optional): its weights (``backbone.*``, ``neck.*`` keys, as
+            mmpretrain's MAE and our checkpoints have them). Defaults to None.
         random_weights (bool): no checkpoint, random weights (tests only).
+            Defaults to False.
     """
 
     def __init__(self, model: Union[str, dict], checkpoint: Optional[str] = None,
@@ -190,20 +199,32 @@ class DeepMIMSupervision(BaseSupervision):
 
     Args:
         taps (Sequence[int], optional): strictly increasing intermediate blocks (from 1,
-            below the last). Default: 1/2, 2/3 and 5/6 of the depth (ViT-B: 6, 8, 10; ViT-L:
-            12, 16, 20).
-        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
-        decoder (dict | str): every decoder's shape (:class:`DeepMIMDecoders` arguments),
-            default 512-d x 8 blocks x 16 heads; ``'light'`` or ``light=True`` in the dict
-            starts from 256-d x 2 blocks x 8 heads, the dict's other keys still apply.
+            below the last). Defaults to None, i.e. 1/2, 2/3 and 5/6 of the depth (ViT-B:
+            6, 8, 10; ViT-L: 12, 16, 20).
+        weights (Sequence[float], optional): w_l >= 0, one per tap. Defaults to None,
+            i.e. 1.0 each.
+        decoder (dict | str, optional): every decoder's shape (:class:`DeepMIMDecoders`
+            arguments); ``'light'`` or ``light=True`` in the dict starts from 256-d x 2
+            blocks x 8 heads, the dict's other keys still apply. Defaults to None, i.e.
+            512-d x 8 blocks x 16 heads.
         head (dict, optional): the criterion (and pixel target) as an mmpretrain MIM head.
-            Default: the algorithm's own head, so every decoder has the same target.
-        hybrid (dict, optional): a :class:`DeepMIMHybridTarget` config.
-        hybrid_alphas (Sequence[float], optional): a_l in [0, 1], one per tap; default
-            a_l = l / num_layers.
-        num_layers, embed_dims, patch_size, num_patches: the backbone's sizes, and
-        target_channels: the width of the target generator's output (None if unknown),
-            filled in by the algorithm.
+            Defaults to None, i.e. the algorithm's own head (filled in by the algorithm),
+            so every decoder has the same target.
+        hybrid (dict, optional): a :class:`DeepMIMHybridTarget` config. Defaults to None,
+            i.e. no hybrid target.
+        hybrid_alphas (Sequence[float], optional): a_l in [0, 1], one per tap.
+            Defaults to None, i.e. a_l = l / num_layers.
+        num_layers (int): the backbone's number of blocks L, filled in by the algorithm.
+            Defaults to 12.
+        embed_dims (int): the backbone's width C, filled in by the algorithm.
+            Defaults to 768.
+        patch_size (int): the backbone's patch size p, filled in by the algorithm.
+            Defaults to 16.
+        num_patches (int): the backbone's number of patches N, filled in by the algorithm.
+            Defaults to 196.
+        target_channels (int, optional): the width of the target generator's output
+            (None if unknown), filled in by the algorithm. Defaults to None.
+        init_cfg (dict, optional): mmengine's initialisation config. Defaults to None.
     """
 
     algorithm_args = ('num_layers', 'embed_dims', 'patch_size', 'num_patches', 'head',
@@ -301,12 +322,19 @@ class DeepMIMTokenSupervision(BaseSupervision):
     step for every head, a host synchronisation that BEiT-v2's own head makes as well.
 
     Args:
-        taps (Sequence[int], optional): strictly increasing intermediate blocks; default
-            1/2, 2/3, 5/6 of the depth (ViT-B: 6, 8, 10).
-        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
+        taps (Sequence[int], optional): strictly increasing intermediate blocks.
+            Defaults to None, i.e. 1/2, 2/3, 5/6 of the depth (ViT-B: 6, 8, 10).
+        weights (Sequence[float], optional): w_l >= 0, one per tap. Defaults to None,
+            i.e. 1.0 each.
         num_embed (int): V, the tokenizer's codebook size (VQ-KD: 8192), filled in by the
-            algorithm from BEiT-v2's head.
-        num_layers, embed_dims: the backbone's sizes, filled in by the algorithm.
+            algorithm from BEiT-v2's head. Defaults to 8192.
+        num_layers (int): the backbone's number of blocks L, filled in by the algorithm.
+            Defaults to 12.
+        embed_dims (int): the backbone's width C, filled in by the algorithm.
+            Defaults to 768.
+        init_cfg (dict, optional): mmengine's initialisation config. Defaults to None,
+            i.e. BEiT-v2's head initialisation (truncated normal, std 0.02, bias 0, on the
+            Linear layers).
     """
 
     algorithm_args = ('num_layers', 'embed_dims', 'num_embed')
@@ -361,12 +389,21 @@ class DeepMIMFeatureHeads(BaseSupervision):
     ``state.target`` (MaskFeat: (B, N, 108) HOG), computed once per step.
 
     Args:
-        taps (Sequence[int], optional): strictly increasing intermediate blocks; default
-            1/2, 2/3, 5/6 of the depth (ViT-B: 6, 8, 10).
-        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
-        head (dict): the criterion as an mmpretrain ``MIMHead``; default the algorithm's.
-        num_layers, embed_dims, target_channels: filled in by the algorithm (D is the
-            width of its neck's prediction).
+        taps (Sequence[int], optional): strictly increasing intermediate blocks.
+            Defaults to None, i.e. 1/2, 2/3, 5/6 of the depth (ViT-B: 6, 8, 10).
+        weights (Sequence[float], optional): w_l >= 0, one per tap. Defaults to None,
+            i.e. 1.0 each.
+        head (dict, optional): the criterion as an mmpretrain ``MIMHead``. Defaults to
+            None, i.e. the algorithm's (filled in by the algorithm).
+        num_layers (int): the backbone's number of blocks L, filled in by the algorithm.
+            Defaults to 12.
+        embed_dims (int): the backbone's width C, filled in by the algorithm.
+            Defaults to 768.
+        target_channels (int, optional): D, the width of the algorithm's neck's
+            prediction, filled in by the algorithm. Defaults to None.
+        init_cfg (dict, optional): mmengine's initialisation config. Defaults to None,
+            i.e. MaskFeat's neck initialisation (truncated normal, std 0.02, bias 0, on the
+            Linear layers).
     """
 
     algorithm_args = ('num_layers', 'embed_dims', 'target_channels', 'head')
@@ -427,12 +464,21 @@ class DeepMIMSwinSupervision(BaseSupervision):
 
     Args:
         taps (Sequence[int], optional): strictly increasing intermediate blocks (from 1,
-            across the stages); default 1/2, 2/3, 5/6 of the depth, DeepMIM's fractions.
-        weights (Sequence[float], optional): w_l >= 0, one per tap; default 1.0 each.
-        head (dict): the criterion as an mmpretrain ``SimMIMHead``; default the
-            algorithm's own head.
-        num_layers, block_channels, block_strides, patch_grid: the backbone's, filled in by
-            the algorithm.
+            across the stages). Defaults to None, i.e. 1/2, 2/3, 5/6 of the depth,
+            DeepMIM's fractions.
+        weights (Sequence[float], optional): w_l >= 0, one per tap. Defaults to None,
+            i.e. 1.0 each.
+        head (dict, optional): the criterion as an mmpretrain ``SimMIMHead``. Defaults to
+            None, i.e. the algorithm's own head (filled in by the algorithm).
+        num_layers (int): the backbone's number of blocks, over all stages, filled in by
+            the algorithm. Defaults to 24.
+        block_channels (Sequence[int]): the backbone's C_s of each block's stage, one per
+            block, filled in by the algorithm. Defaults to ().
+        block_strides (Sequence[int]): the backbone's r_s (in pixels) of each block's
+            stage, one per block, filled in by the algorithm. Defaults to ().
+        patch_grid (Sequence[int]): the backbone's (h, w) patch grid of its first stage,
+            filled in by the algorithm. Defaults to (48, 48).
+        init_cfg (dict, optional): mmengine's initialisation config. Defaults to None.
     """
 
     algorithm_args = ('num_layers', 'block_channels', 'block_strides', 'patch_grid', 'head')

@@ -67,8 +67,8 @@ def cross_view_cosine_loss(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     batch (for two views, the mean of [q2 vs k1] and [q1 vs k2]).
 
     Args:
-        q: (V, B, D) the student's predictions, one per view.
-        k: (V, B, D) the teacher's projections, one per view.
+        q (torch.Tensor): (V, B, D) the student's predictions, one per view.
+        k (torch.Tensor): (V, B, D) the teacher's projections, one per view.
     """
     num_views, batch = q.shape[:2]
     q = F.normalize(q.float(), dim=-1)  # (V, B, D), fp32 under autocast too
@@ -104,12 +104,15 @@ class LUTSupervision(BaseSupervision):
 
     Args:
         weight (float): w_bc >= 0; the released code's 0.25 for ViT-B (the paper: 1.0 for
-            ViT-S).
+            ViT-S). Defaults to 0.25.
         projector (dict | str, optional): overrides of the projector's ``NonLinearNeck``
             (defaults in :func:`mlp_head`: 4096 hidden, SyncBN as the released code, which
             mmengine turns into BatchNorm1d when not distributed); ``'identity'`` for none.
-        predictor (dict, optional): the same for the predictor.
+            Defaults to None.
+        predictor (dict | str, optional): the same for the predictor. Defaults to None.
         embed_dims (int): the encoder width D, filled in by the algorithm.
+            Defaults to 768.
+        init_cfg (dict, optional): mmengine's initialisation config. Defaults to None.
     """
 
     needs_teacher = True

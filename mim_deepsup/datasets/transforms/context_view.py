@@ -34,10 +34,11 @@ class SimpleResizedCrop(BaseTransform):
 
     Args:
         size (int): the output side, in pixels.
-        padding (int): pixels padded on each border before the crop.
+        padding (int): pixels padded on each border before the crop. Defaults to 4.
         padding_mode (str): 'reflect' (released), 'constant', 'edge' or 'symmetric'.
+            Defaults to 'reflect'.
         interpolation (str): Pillow interpolation of the resize: 'nearest', 'bilinear',
-            'bicubic', 'box', 'lanczos' or 'hamming'.
+            'bicubic', 'box', 'lanczos' or 'hamming'. Defaults to 'bicubic'.
     """
 
     def __init__(self, size: int, padding: int = 4, padding_mode: str = 'reflect',
@@ -96,10 +97,10 @@ class ThreeAugment(RandomChoice):
       ``blur_radius``.
 
     Args:
-        solarize_thr (float): the solarize threshold, in [0, 256].
-        blur_radius (Sequence[float]): (min, max) of the blur radius.
+        solarize_thr (float): the solarize threshold, in [0, 256]. Defaults to 128.
+        blur_radius (Sequence[float]): (min, max) of the blur radius. Defaults to (0.1, 2.0).
         color_format (str): 'bgr' (mmpretrain's ``LoadImageFromFile``) or 'rgb': the order
-            of the grayscale weights.
+            of the grayscale weights. Defaults to 'bgr'.
     """
 
     def __init__(self, solarize_thr: float = 128, blur_radius: Sequence[float] = (0.1, 2.0),
@@ -139,6 +140,9 @@ class ContextViewColour(BaseTransform):
     deviation is Pillow's radius); the ``lut-cpuaug_*`` configs use it.
 
     **Required keys:** img (BGR uint8). **Modified keys:** img.
+
+    Args: :class:`ContextViewAugment`'s (jitter_prob, brightness, contrast, saturation,
+    hue, solarize_thr, blur_sigma), with the same types and defaults.
     """
 
     def __init__(self, jitter_prob: float = 0.8, brightness: float = 0.4,

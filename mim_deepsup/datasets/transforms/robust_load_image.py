@@ -56,9 +56,9 @@ class RobustLoadImageFromFile(LoadImageFromFile):
     **Required keys:** img_path. **Added keys:** img, img_shape, ori_shape.
 
     Args:
-        on_bad_image (str): ``'raise'`` or ``'skip'``.
+        on_bad_image (str): ``'raise'`` or ``'skip'``. Defaults to 'raise'.
         decode_min_side (int, optional): the short side a reduced JPEG decode keeps, >= 1;
-            None (default): full-size decoding.
+            None: full-size decoding. Defaults to None.
         **kwargs: ``LoadImageFromFile``'s ``to_float32``, ``color_type``,
             ``imdecode_backend`` and ``backend_args``. ``ignore_empty`` is refused (it skips
             bad images without a trace; use ``on_bad_image='skip'``), as is the deprecated

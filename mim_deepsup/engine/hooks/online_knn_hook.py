@@ -39,14 +39,14 @@ class OnlineKNNHook(Hook):
             (the same class folders in both).
         interval (int): Iterations between two evaluations. Defaults to 100.
         num_train_per_class (int, optional): The first images (sorted by name) of each
-            training class. Defaults to None: all of them.
-        num_val_per_class (int, optional): Likewise of each validation class. Defaults to
-            None: all of them.
+            training class; None for all of them. Defaults to None.
+        num_val_per_class (int, optional): Likewise of each validation class; None for all
+            of them. Defaults to None.
         k (int): Neighbours that vote. Defaults to 20.
         temperature (float): Temperature of the vote's weights. Defaults to 0.07.
         blocks (bool): Also the k-NN of every block's output. Defaults to True.
-        out_file (str): The curve's file name in the work dir. Defaults to
-            ``'knn_curve.json'``.
+        out_file (str): The curve's file name in the work dir, ending in ``.json``.
+            Defaults to 'knn_curve.json'.
     """
 
     priority = 'LOW'  # after the EMA teacher's update, before the checkpoint is saved

@@ -13,7 +13,9 @@ def unwrap_model(model):
 class TrainingProgressHook(Hook):
     """Calls the algorithm's ``set_progress(t)`` before each training iteration, with
     ``t = runner.iter / runner.max_iters`` in [0, 1): the one channel of training progress
-    (the algorithm hands it to its components in the step's state).
+    (the algorithm hands it to its components in the step's state). The published t also
+    reaches the EMA teacher's update: ``ComposableMixin.update_teacher``, which
+    :class:`EMATeacherHook` calls after the optimizer step, reads it for the momentum.
 
     ``runner.iter`` is restored on resume, so the published t is correct after resuming.
     t is a Python float: publishing it costs no host-device synchronisation.
