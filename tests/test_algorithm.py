@@ -200,3 +200,12 @@ def test_what_a_component_takes_from_the_algorithm_is_logged(monkeypatch):
     assert logged == ["model.supervisions.ddae: DDAESupervision takes from the algorithm "
                       "num_layers=6, embed_dims=64, patch_size=4, layout='visible', "
                       "head=<MAEPretrainHead config>"]
+
+
+def test_a_component_may_not_take_the_algorithms_own_loss_name():
+    from mim_deepsup import config_path
+    cfg = Config.fromfile(config_path('deepmim/deepmim_vit-tiny-p4_1xb32-20e_demo.py')).model
+    cfg.supervisions = dict(mim=cfg.supervisions.deepmim)
+    with pytest.raises(ValueError, match=r'model\.supervisions\.mim: its term loss_mim would '
+                                         r"replace ComposableMAE's own"):
+        build_model(cfg)

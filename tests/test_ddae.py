@@ -281,7 +281,8 @@ def test_bad_ddae_configuration_fails_at_build_naming_the_key():
     bad = cfg.copy()  # the schedule is stated once, in the final loss: checked there
     bad.head = dict(cfg.head, loss=dict(
         cfg.head.loss, schedule=dict(type='DDAEExponentSchedule', shallow=1e5)))
-    with pytest.raises(ValueError, match='model.head.loss.schedule: gives g'):
+    with pytest.raises(ValueError, match='model.supervisions.ddae.loss.schedule: taken from '
+                                         'model.head.loss.schedule, gives g'):
         build_model(bad)
 
 

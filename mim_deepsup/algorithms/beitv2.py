@@ -33,6 +33,7 @@ class ComposableBEiT(ComposableMixin, BEiT):
 
     tap_layout = 'all'
     component_layouts = (None, 'all')
+    own_losses = ('loss_1', 'loss_2')
 
     def check_parts(self) -> None:
         """BEiT-v2's neck; a tokenizer without gradients."""
@@ -45,6 +46,7 @@ class ComposableBEiT(ComposableMixin, BEiT):
             self.target_generator.requires_grad_(False)
 
     def check_components(self) -> None:
+        """One view of each image."""
         if self.num_views > 1:
             raise ValueError('model.supervisions: ComposableBEiT encodes one view of each '
                              'image; a component reading several needs ComposableMAE')

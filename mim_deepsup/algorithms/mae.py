@@ -1,6 +1,6 @@
 """MAE (and PixMIM, MILAN-style feature targets) with supervision components, and the
 multi-view step LUT's components ask for."""
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmpretrain.models import MAE
@@ -56,12 +56,15 @@ class ComposableMAE(ComposableMixin, MAE):
     """
 
     tap_layout = 'visible'
+    component_layouts = (None, 'visible')
 
-    def __init__(self, backbone: dict, neck: dict = None, head: dict = None,
-                 supervisions: Dict[str, dict] = None, teacher: dict = None,
-                 batch_views: bool = True, **kwargs) -> None:
-        self.batch_views = check_bool(batch_views, 'model.batch_views')
+    def __init__(self, backbone: dict, neck: Optional[dict] = None,
+                 head: Optional[dict] = None, supervisions: Optional[Dict[str, dict]] = None,
+                 teacher: Optional[dict] = None, batch_views: bool = True,
+                 **kwargs) -> None:
+        batch_views = check_bool(batch_views, 'model.batch_views')
         super().__init__(backbone, supervisions, teacher, neck=neck, head=head, **kwargs)
+        self.batch_views = batch_views
 
     def check_parts(self) -> None:
         """What the target generator must agree on with the backbone and the head, checked

@@ -34,6 +34,7 @@ class ComposableMaskFeat(ComposableMixin, MaskFeat):
     component_layouts = (None, 'all')
 
     def check_parts(self) -> None:
+        """MaskFeat's target generator (HOG)."""
         if not self.with_target_generator:
             raise ValueError('model.target_generator: MaskFeat regresses a target such as '
                              "dict(type='HOGGenerator'); none is set")

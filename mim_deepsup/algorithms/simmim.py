@@ -35,6 +35,7 @@ class ComposableSimMIM(ComposableMixin, SimMIM):
     component_layouts = ('swin', )  # a ViT component's predictors do not fit Swin stages
 
     def check_components(self) -> None:
+        """No EMA teacher: no SimMIM component reads one."""
         if self.needs_teacher:
             raise ValueError('model.supervisions: ComposableSimMIM has no component that '
                              'reads an EMA teacher')

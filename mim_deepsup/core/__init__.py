@@ -3,6 +3,7 @@ the EMA teacher, view masking, frozen target networks, calling a head's loss, an
 composable base the algorithms (``mim_deepsup.algorithms``) are built on."""
 from .component import BaseSupervision
 from .composable import ComposableMixin
+from .head_loss import ReadsState, call_head_loss, pixel_target
 from .image_targets import LowFreqPixelTarget, PatchHOGTarget
 from .layers import AllReduceBatchNorm
 from .state import MIMState
@@ -13,7 +14,7 @@ from .teacher import EMATeacher
 __all__ = [
     'AllReduceBatchNorm', 'BaseSupervision', 'ComposableMixin', 'EMATeacher',
     'FP32CosineSimilarityLoss', 'FrozenFeatureTarget', 'FrozenModule', 'LowFreqPixelTarget',
-    'MIMState', 'PatchHOGTarget',
+    'MIMState', 'PatchHOGTarget', 'ReadsState', 'call_head_loss', 'pixel_target',
     'TappedBEiTPretrainViT', 'TappedMAEViT', 'TappedMaskFeatViT', 'TappedSimMIMSwin',
     'TokenProjection'
 ]

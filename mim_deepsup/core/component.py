@@ -12,9 +12,10 @@ from .validation import check_int, check_numbers
 class BaseSupervision(BaseModule):
     """A loss term computed from one step's shared :class:`MIMState`.
 
-    A subclass declares what it needs, as class attributes (a property where its config
-    decides, e.g. DeepMIM's ``needs_target``), so that the algorithm, which reads them in
-    one place (``ComposableMixin._setup_supervisions``), runs each pass once for all
+    A subclass declares what it needs, as class attributes (a property, or an attribute set
+    in ``__init__``, where its config decides: ``required_taps``, DeepMIM's
+    ``needs_target``), so that the algorithm, which reads them when it builds its
+    components (``ComposableMixin._setup_supervisions``), runs each pass once for all
     components:
 
     - ``required_taps``: block numbers (from 1) whose outputs it reads from ``state.taps``;

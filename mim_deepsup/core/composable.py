@@ -10,7 +10,7 @@ One step (docs/methods.md, the shared step)::
     losses = the algorithm's own term(s) + every component's terms, from the same state
 """
 import copy
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -55,16 +55,23 @@ class ComposableMixin:
         **kwargs: the mmpretrain algorithm's arguments (neck, head, target_generator, ...).
     """
 
-    # what the backbone's taps hold: 'visible' (MAE's kept tokens), 'all' (every position
-    # of a ViT), 'swin' (Swin stages)
-    tap_layout = 'visible'
-    # the components' tap_layout values it takes (None: a component that reads either ViT)
-    component_layouts = (None, 'visible')
+    # declared by every framework: what its backbone's taps hold ('visible': MAE's kept
+    # tokens, 'all': every position of a ViT, 'swin': Swin stages), the components'
+    # tap_layout values it takes (None: a component that reads either ViT layout), and its
+    # own loss names after the rename below (a component may not take one)
+    tap_layout: Optional[str] = None
+    component_layouts: Optional[Tuple[Optional[str], ...]] = None
+    own_losses: Tuple[str, ...] = ('loss_mim', )
+    # a target generator that gives images (PixMIM's) rather than features
+    gives_images = False
 
     def __init__(self, backbone: dict, supervisions: Optional[Dict[str, dict]] = None,
                  teacher: Optional[dict] = None, **kwargs) -> None:
+        if self.tap_layout is None or self.component_layouts is None:
+            raise TypeError(f'{type(self).__name__}: a composable algorithm declares '
+                            f'tap_layout and component_layouts (ComposableMixin)')
         head = kwargs.get('head')
-        self._head_cfg = copy.deepcopy(head)
+        self._head_cfg = copy.deepcopy(head) if isinstance(head, dict) else None
         if isinstance(head, dict):
             with torch.random.fork_rng(devices=[]):
                 check_head_loss(head)
@@ -84,13 +91,17 @@ class ComposableMixin:
                             teacher: Optional[dict]) -> None:
         if not hasattr(self.backbone, 'blocks_to_record'):
             raise TypeError(f'model.backbone: {type(self.backbone).__name__} records no taps; '
-                            f'use TappedMAEViT or TappedBEiTPretrainViT')
+                            f'use a tapped backbone (core.taps.TapsMixin: TappedMAEViT, '
+                            f'TappedBEiTPretrainViT, TappedMaskFeatViT, TappedSimMIMSwin)')
         supervisions = check_dict(supervisions, 'model.supervisions',
                                   'a dict of name -> component config') or {}
         for name in supervisions:
             if 'loss' in name:
                 raise ValueError(f'model.supervisions.{name}: a component name may not '
                                  f'contain "loss" (mmengine would sum its logged values)')
+            if f'loss_{name}' in self.own_losses:
+                raise ValueError(f'model.supervisions.{name}: its term loss_{name} would '
+                                 f'replace {type(self).__name__}\'s own; choose another name')
         # mmengine's ModuleDict, so that init_weights reaches every component
         self.supervisions = ModuleDict({
             name: self._build_component(cfg, f'model.supervisions.{name}')
@@ -102,7 +113,7 @@ class ComposableMixin:
         # what the components need (BaseSupervision's declarations), read here only
         for name, component in self.supervisions.items():
             if component.needs_target and (not self.with_target_generator
-                                           or getattr(self, 'gives_images', False)):
+                                           or self.gives_images):
                 raise ValueError(f'model.supervisions.{name}: reads the target generator\'s '
                                  f'features (B, N, D); set model.target_generator to one '
                                  f'that gives them')
@@ -223,15 +234,15 @@ class ComposableMixin:
         ``teacher_modules``.
 
         Args:
-            losses (dict[str, torch.Tensor]): the algorithm's own terms; a single ``loss``
-                becomes ``loss_mim`` when there are components.
+            losses (dict[str, torch.Tensor]): the algorithm's own terms; ``loss`` becomes
+                ``loss_mim`` when there are components.
             state (MIMState): the step's state, handed to every component.
 
         Returns:
             dict[str, torch.Tensor]: every term, for mmengine's ``parse_losses``.
         """
-        if self.supervisions and list(losses) == ['loss']:
-            losses = {'loss_mim': losses['loss']}
+        if self.supervisions:  # mmengine's logged `loss` is then the optimised total
+            losses = {('loss_mim' if k == 'loss' else k): v for k, v in losses.items()}
         for name, component in self.supervisions.items():
             teacher = {m: self.teacher[p] for m, p in self._teacher_paths[name].items()}
             for key, value in component.loss(state, teacher).items():

@@ -164,6 +164,20 @@ class DDAEExponentSchedule:
                 f'start={self.start}, end={self.end})')
 
 
+def check_schedule(schedule, depths: Sequence[float], key: str, source: str = '') -> None:
+    """That ``schedule`` gives a finite g at ``depths`` and every progress, with d ** g finite
+    in fp32 for the distances of a grid up to ``CHECK_SIDE`` patches a side; an error names
+    ``key`` (and ``source``, where the schedule was stated)."""
+    log_max = math.log(math.hypot(CHECK_SIDE - 1, CHECK_SIDE - 1))
+    for depth, step in itertools.product(depths, range(101)):
+        g = schedule(depth, step / 100)
+        if not isinstance(g, (int, float)) or not math.isfinite(g) or \
+                abs(g) * log_max > math.log(torch.finfo(torch.float32).max):
+            raise ValueError(f'{key}: {source}gives g = {g!r} at depth {depth:g}, progress '
+                             f'{step / 100:g}; d ** g must be finite for '
+                             f'1 <= d <= {math.exp(log_max):.1f}')
+
+
 class DistanceWeighting(ReadsState):
     """What every DDAE loss shares: its depth, metric and schedule, checked once in
     :meth:`setup_weighting` (call it in ``__init__``), and :meth:`weights` of a step; the
@@ -177,17 +191,7 @@ class DistanceWeighting(ReadsState):
                    "dict(type='DDAEExponentSchedule', shallow=1.0, deep=-1.0)")
         self.schedule = build(MODELS, schedule or dict(type='DDAEExponentSchedule'),
                               'schedule')
-        # over every depth, not only this loss's: one schedule serves the final loss and
-        # the taps (DDAESupervision's losses take the final loss's)
-        log_max = math.log(math.hypot(CHECK_SIDE - 1, CHECK_SIDE - 1))
-        depths = sorted({self.depth} | {k / 20 for k in range(1, 21)})
-        for depth, step in itertools.product(depths, range(101)):
-            g = self.schedule(depth, step / 100)
-            if not isinstance(g, (int, float)) or not math.isfinite(g) or \
-                    abs(g) * log_max > math.log(torch.finfo(torch.float32).max):
-                raise ValueError(f'schedule: gives g = {g!r} at depth {depth:g}, '
-                                 f'progress {step / 100:g}; d ** g must be finite for '
-                                 f'1 <= d <= {math.exp(log_max):.1f} at every depth')
+        check_schedule(self.schedule, [self.depth], 'schedule')
         self._warned = False
 
     def exponent(self, state: MIMState) -> float:
@@ -378,10 +382,11 @@ def final_weighting(head: Optional[dict]) -> Optional[Tuple[str, dict]]:
     return None
 
 
-def same_weighting(metric: Optional[str], schedule: Optional[dict],
-                   head: Optional[dict]) -> Tuple[str, Optional[dict]]:
-    """The taps' metric and schedule: the final loss's where the taps leave them out, and
-    an error naming both keys where they differ (DDAE's schedule spans every depth)."""
+def same_weighting(metric: Optional[str], schedule: Optional[dict], head: Optional[dict],
+                   depths: Sequence[float]) -> Tuple[str, Optional[dict]]:
+    """The taps' metric and schedule: the final loss's where the taps leave them out (its
+    schedule then checked at the taps' ``depths``, under its own key), and an error naming
+    both keys where they differ (DDAE has one schedule for every depth)."""
     final = final_weighting(head)
     key, cfg = final if final is not None else ('', {})
     final_metric = check_choice(cfg.get('metric', 'euclidean'), f'{key}.metric', METRICS)
@@ -392,9 +397,12 @@ def same_weighting(metric: Optional[str], schedule: Optional[dict],
         raise ValueError(f'metric: {metric!r}, but {key}.metric is {final_metric!r}: the '
                          f'taps and the final loss measure distances alike; set it once, '
                          f'in {key}')
-    if schedule is None:
-        return metric, cfg.get('schedule')
     default = dict(type='DDAEExponentSchedule')
+    if schedule is None:
+        inherited = cfg.get('schedule')
+        check_schedule(build(MODELS, inherited or default, f'{key}.schedule'), depths,
+                       'loss.schedule', f'taken from {key}.schedule, ')
+        return metric, inherited
     mine, theirs = (build(MODELS, s or default, name) for s, name in (
         (schedule, 'loss.schedule'), (cfg.get('schedule'), f'{key}.schedule')))
     if type(mine) is not type(theirs) or vars(mine) != vars(theirs):
@@ -428,7 +436,7 @@ class DDAESupervision(BaseSupervision):
         loss (dict, optional): overrides of each tap's :class:`DDAEFeatureLoss` (criterion,
             schedule, normalize_target); its depth (l / L) and metric are this component's.
             Its ``schedule`` defaults to the final loss's (``model.head.loss.schedule``, or
-            ``model.head.schedule`` for BEiT-v2's and SimMIM's DDAE heads): DDAE has one
+            ``model.head.schedule`` for BEiT-v2's DDAE head): DDAE has one
             schedule for every depth, so a different one is an error naming both keys.
             Defaults to None, i.e. no overrides.
         metric (str, optional): the distance metric, shared by every tap; a different one
@@ -479,7 +487,8 @@ class DDAESupervision(BaseSupervision):
             raise ValueError(f'loss.{shared[0]}: set by DDAESupervision for every tap '
                              f'(depth = tap / num_layers, metric = its metric argument); '
                              f'remove it from loss')
-        metric, loss['schedule'] = same_weighting(metric, loss.get('schedule'), head)
+        metric, loss['schedule'] = same_weighting(metric, loss.get('schedule'), head,
+                                                  [block / num_layers for block in taps])
         if layout == 'all' and decoder is not None:
             raise ValueError('decoder: BEiT taps are read by LayerNorm + Linear heads, '
                              'which have no decoder shape to set')
