@@ -19,11 +19,12 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS, MODELS, TRANSFORMS
 
+from .config_paths import config_root
 from .core import BaseSupervision
 from .fileio import REPO_ROOT
 
 ROOT = REPO_ROOT
-TINY_MAE = osp.join(ROOT, 'configs', 'mae', 'mae_vit-tiny-p4_1xb32-20e_demo.py')
+TINY_MAE = str(config_root() / 'mae' / 'mae_vit-tiny-p4_1xb32-20e_demo.py')
 
 
 def tiny_runner_cfg(demo_data, work_dir, config=TINY_MAE, max_epochs=2, batch_size=16,
@@ -54,7 +55,7 @@ def tiny_runner_cfg(demo_data, work_dir, config=TINY_MAE, max_epochs=2, batch_si
 
 def config_path(*parts) -> str:
     """A config of the repository, e.g. ``config_path('simmim', 'simmim_....py')``."""
-    return osp.join(ROOT, 'configs', *parts)
+    return osp.join(config_root(), *parts)
 
 
 def model_config(path: str, **changes):

@@ -14,6 +14,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS, OPTIM_WRAPPERS, TRANSFORMS
 from mmpretrain.structures import DataSample
 
+from ..config_paths import config_root
 from ..fileio import REPO_ROOT
 
 PRECISIONS = ('fp32', 'bf16')
@@ -30,7 +31,7 @@ class Entry(NamedTuple):
 
 
 def _config(path: str) -> str:
-    return osp.join(REPO_ROOT, 'configs', path)
+    return osp.join(config_root(), path)
 
 
 class Family(NamedTuple):

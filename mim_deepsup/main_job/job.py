@@ -19,6 +19,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Dict, List, Optional
 
+from ..config_paths import config_root
 from ..fileio import REPO_ROOT as ROOT
 from .claims import FROZEN
 from .methods import DEFAULT_METHODS, METHODS, SEG_CONFIG, add_method, baseline, label
@@ -48,7 +49,7 @@ LAYOUT = 'train/<class>/<image> and val/<class>/<image> (the same class folders 
 
 
 def config_path(name: str) -> str:
-    return osp.join(ROOT, 'configs', 'main_job', name)
+    return osp.join(config_root(), 'main_job', name)
 
 
 # --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Dict, Optional, Tuple
 
-from ..fileio import REPO_ROOT
+from ..config_paths import config_root
 
 #: registered type-name prefixes of each technique's components
 TECHNIQUE_PREFIXES = {'DeepMIM': 'deepmim', 'DDAE': 'ddae', 'LUT': 'lut'}
@@ -40,7 +40,7 @@ class JobMethod:
 
     @property
     def path(self) -> str:
-        return osp.join(REPO_ROOT, 'configs', 'main_job', self.config)  # (absolute: as is)
+        return osp.join(config_root(), 'main_job', self.config)  # (absolute: as is)
 
     @property
     def facts(self) -> dict:
